@@ -1,0 +1,37 @@
+//! Checks for pointer arguments: a NULL where one is required is an error status, and an
+//! out pointer is written only once the call has succeeded.
+
+use std::ptr::NonNull;
+
+use super::status::FfiError;
+
+/// A required out pointer, checked before any work is done.
+#[inline(always)]
+pub(crate) fn checked_out<T>(ptr: *mut T, name: &'static str) -> Result<NonNull<T>, FfiError> {
+    NonNull::new(ptr).ok_or(FfiError::NullArgument(name))
+}
+
+/// Writes a result through an out pointer checked by [`checked_out`].
+///
+/// # Safety
+/// `out` must be valid for writing a `T` (it need not be aligned).
+#[inline(always)]
+pub(crate) unsafe fn write_out<T>(out: NonNull<T>, value: T) {
+    // SAFETY: the caller guarantees `out` is writable; unaligned writes are allowed so a
+    // misaligned host pointer is not undefined behaviour.
+    unsafe { out.as_ptr().write_unaligned(value) }
+}
+
+/// A host byte buffer given as pointer and length. NULL is accepted only with length 0.
+#[inline]
+pub(crate) fn byte_buffer(
+    ptr: *const u8,
+    len: usize,
+    name: &'static str,
+) -> Result<*const u8, FfiError> {
+    match (ptr.is_null(), len) {
+        (true, 0) => Ok(NonNull::<u8>::dangling().as_ptr()),
+        (true, _) => Err(FfiError::NullArgument(name)),
+        (false, _) => Ok(ptr),
+    }
+}

@@ -1,0 +1,431 @@
+//! Generational handles: the one place where a C handle becomes a Rust object.
+//!
+//! A handle is 64 bits: a kind tag (8 bits), a generation (24 bits) and a slot index
+//! (32 bits). Each slot's generation advances when its object is removed, so a handle
+//! that outlived its object (use after free, double free) no longer matches and is
+//! reported as stale; a handle of another kind is reported as such; zero is never issued.
+//! A slot whose generation is used up is retired rather than reused, so a stale handle can
+//! never come to name a newer object.
+//!
+//! Slots live in chunks that are allocated once and never move, so looking up a handle
+//! takes no lock. Objects are held as `Arc`s: control operations clone the `Arc` under the
+//! slot's lock and keep the object alive for the call. Segments also publish their pointer
+//! and length in the slot, so the typed accessors read two words with no lock and no
+//! reference count — a seqlock-style check on the generation proves the pair belongs to
+//! the handle.
+
+use std::fmt;
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crossbeam_queue::SegQueue;
+
+/// The kinds of object a handle can name. The value is the handle's tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum HandleKind {
+    Segment = 1,
+}
+
+impl HandleKind {
+    fn from_tag(tag: u8) -> Option<HandleKind> {
+        match tag {
+            1 => Some(HandleKind::Segment),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            HandleKind::Segment => "segment",
+        }
+    }
+}
+
+/// Why a handle was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HandleError {
+    /// Zero, or a value that was never issued.
+    Invalid(String),
+    /// Issued once, but its object has been freed since.
+    Stale(String),
+    /// A handle of another kind of object.
+    WrongKind(String),
+}
+
+impl fmt::Display for HandleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HandleError::Invalid(m) | HandleError::Stale(m) | HandleError::WrongKind(m) => {
+                f.write_str(m)
+            }
+        }
+    }
+}
+
+const INDEX_BITS: u32 = 32;
+const GENERATION_BITS: u32 = 24;
+const MAX_GENERATION: u64 = (1 << GENERATION_BITS) - 1;
+/// Slots in chunk `k` is `FIRST_CHUNK << k`.
+const FIRST_CHUNK: usize = 64;
+/// Enough chunks for 2^32 - 64 slots: every index fits in 32 bits.
+const CHUNK_COUNT: usize = 26;
+
+/// A slot's state word: generation << 1 | live.
+const LIVE: u64 = 1;
+
+struct Slot<T> {
+    state: AtomicU64,
+    hot_ptr: AtomicPtr<u8>,
+    hot_len: AtomicUsize,
+    value: Mutex<Option<Arc<T>>>,
+}
+
+impl<T> Slot<T> {
+    fn new() -> Self {
+        Slot {
+            state: AtomicU64::new(1 << 1),
+            hot_ptr: AtomicPtr::new(ptr::null_mut()),
+            hot_len: AtomicUsize::new(0),
+            value: Mutex::new(None),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Arc<T>>> {
+        // A panic while holding a slot lock cannot leave the slot half-updated (every
+        // update is a single assignment), so a poisoned lock is still consistent.
+        self.value.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The decoded parts of a handle.
+#[derive(Clone, Copy)]
+struct Parts {
+    tag: u8,
+    generation: u64,
+    index: usize,
+}
+
+#[inline(always)]
+fn decode(bits: u64) -> Parts {
+    Parts {
+        tag: (bits >> (INDEX_BITS + GENERATION_BITS)) as u8,
+        generation: (bits >> INDEX_BITS) & MAX_GENERATION,
+        index: (bits as u32) as usize,
+    }
+}
+
+fn encode(kind: HandleKind, generation: u64, index: usize) -> u64 {
+    ((kind as u64) << (INDEX_BITS + GENERATION_BITS)) | (generation << INDEX_BITS) | index as u64
+}
+
+/// Chunk number and position in it of slot `index`.
+#[inline(always)]
+fn locate(index: usize) -> (usize, usize) {
+    let q = index / FIRST_CHUNK + 1;
+    let chunk = (usize::BITS - 1 - q.leading_zeros()) as usize;
+    (chunk, index - FIRST_CHUNK * ((1 << chunk) - 1))
+}
+
+/// A table of objects of one kind, named by generational handles.
+pub(crate) struct HandleTable<T> {
+    kind: HandleKind,
+    chunks: [AtomicPtr<Slot<T>>; CHUNK_COUNT],
+    free: SegQueue<u32>,
+    /// Number of chunks allocated; held while a chunk is added.
+    grow: Mutex<usize>,
+    live: AtomicUsize,
+}
+
+impl<T> HandleTable<T> {
+    pub(crate) const fn new(kind: HandleKind) -> Self {
+        HandleTable {
+            kind,
+            chunks: [const { AtomicPtr::new(ptr::null_mut()) }; CHUNK_COUNT],
+            free: SegQueue::new(),
+            grow: Mutex::new(0),
+            live: AtomicUsize::new(0),
+        }
+    }
+
+    /// Number of objects in the table now.
+    pub(crate) fn live_count(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    #[inline(always)]
+    fn slot(&self, index: usize) -> Option<&Slot<T>> {
+        let (chunk, pos) = locate(index);
+        let base = self.chunks.get(chunk)?.load(Ordering::Acquire);
+        if base.is_null() {
+            return None;
+        }
+        // SAFETY: a published chunk holds `FIRST_CHUNK << chunk` initialized slots and
+        // is never freed or moved; `locate` keeps `pos` below that count.
+        Some(unsafe { &*base.add(pos) })
+    }
+
+    /// Takes a free slot index, adding a chunk when none is free.
+    fn take_index(&self) -> Option<usize> {
+        if let Some(index) = self.free.pop() {
+            return Some(index as usize);
+        }
+        let mut allocated = self.grow.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(index) = self.free.pop() {
+            return Some(index as usize);
+        }
+        let chunk = *allocated;
+        if chunk == CHUNK_COUNT {
+            return None;
+        }
+        let len = FIRST_CHUNK << chunk;
+        let slots: Box<[Slot<T>]> = (0..len).map(|_| Slot::new()).collect();
+        let first = FIRST_CHUNK * ((1 << chunk) - 1);
+        // Chunks stay for the life of the process: lock-free readers may hold a slot
+        // reference at any time.
+        let base = Box::leak(slots).as_mut_ptr();
+        self.chunks[chunk].store(base, Ordering::Release);
+        *allocated += 1;
+        for index in first + 1..first + len {
+            self.free.push(index as u32);
+        }
+        Some(first)
+    }
+
+    /// Makes an object with `make` and stores it under a new handle.
+    ///
+    /// `make` returns the object and the (pointer, length) pair that the lock-free
+    /// [`hot`](Self::hot) lookup returns (kinds without one pass `(null, 0)`). A slot is
+    /// taken first, so once `make` has run nothing can fail: an object whose drop has
+    /// effects (a foreign segment's release callback) is never dropped by a failed insert.
+    pub(crate) fn insert_with<E>(
+        &self,
+        make: impl FnOnce() -> Result<(Arc<T>, (*mut u8, usize)), E>,
+        table_full: impl FnOnce() -> E,
+    ) -> Result<u64, E> {
+        let Some(index) = self.take_index() else {
+            return Err(table_full());
+        };
+        let (value, hot) = match make() {
+            Ok(made) => made,
+            Err(e) => {
+                self.free.push(index as u32);
+                return Err(e);
+            }
+        };
+        let slot = self.slot(index).expect("a taken index has a slot");
+        let mut guard = slot.lock();
+        let generation = slot.state.load(Ordering::Relaxed) >> 1;
+        // Pairs with the Acquire fence in `hot`: a reader that sees these stores also
+        // sees the earlier removal's state, and rejects the pair.
+        fence(Ordering::Release);
+        slot.hot_ptr.store(hot.0, Ordering::Relaxed);
+        slot.hot_len.store(hot.1, Ordering::Relaxed);
+        *guard = Some(value);
+        slot.state.store(generation << 1 | LIVE, Ordering::Release);
+        drop(guard);
+        self.live.fetch_add(1, Ordering::Relaxed);
+        Ok(encode(self.kind, generation, index))
+    }
+
+    #[cfg(test)]
+    fn insert(&self, value: Arc<T>, hot: (*mut u8, usize)) -> Option<u64> {
+        self.insert_with(|| Ok::<_, ()>((value, hot)), || ()).ok()
+    }
+
+    /// The (pointer, length) pair published for a live handle, without a lock.
+    #[inline(always)]
+    pub(crate) fn hot(&self, bits: u64) -> Result<(*mut u8, usize), HandleError> {
+        let parts = decode(bits);
+        if parts.tag == self.kind as u8 {
+            if let Some(slot) = self.slot(parts.index) {
+                let expected = parts.generation << 1 | LIVE;
+                if slot.state.load(Ordering::Acquire) == expected {
+                    let ptr = slot.hot_ptr.load(Ordering::Relaxed);
+                    let len = slot.hot_len.load(Ordering::Relaxed);
+                    fence(Ordering::Acquire);
+                    if slot.state.load(Ordering::Relaxed) == expected {
+                        return Ok((ptr, len));
+                    }
+                }
+            }
+        }
+        Err(self.refuse(bits))
+    }
+
+    /// The object of a live handle, kept alive for as long as the caller holds the `Arc`.
+    pub(crate) fn get(&self, bits: u64) -> Result<Arc<T>, HandleError> {
+        let parts = decode(bits);
+        if parts.tag == self.kind as u8 {
+            if let Some(slot) = self.slot(parts.index) {
+                let guard = slot.lock();
+                if slot.state.load(Ordering::Relaxed) == parts.generation << 1 | LIVE {
+                    if let Some(value) = guard.as_ref() {
+                        return Ok(Arc::clone(value));
+                    }
+                }
+            }
+        }
+        Err(self.refuse(bits))
+    }
+
+    /// Removes the object of a live handle; the handle (and every copy) is stale after.
+    pub(crate) fn remove(&self, bits: u64) -> Result<Arc<T>, HandleError> {
+        let parts = decode(bits);
+        if parts.tag == self.kind as u8 {
+            if let Some(slot) = self.slot(parts.index) {
+                let mut guard = slot.lock();
+                if slot.state.load(Ordering::Relaxed) == parts.generation << 1 | LIVE {
+                    let next = parts.generation + 1;
+                    slot.state.store(next << 1, Ordering::Release);
+                    let value = guard.take().expect("a live slot holds its object");
+                    drop(guard);
+                    self.live.fetch_sub(1, Ordering::Relaxed);
+                    if next <= MAX_GENERATION {
+                        self.free.push(parts.index as u32);
+                    }
+                    return Ok(value);
+                }
+            }
+        }
+        Err(self.refuse(bits))
+    }
+
+    /// Whether `bits` names an object of this table that was issued and has since been
+    /// removed (`Ok(true)`), or is live (`Ok(false)`); any other value is refused.
+    pub(crate) fn is_removed(&self, bits: u64) -> Result<bool, HandleError> {
+        match self.hot(bits) {
+            Ok(_) => Ok(false),
+            Err(HandleError::Stale(_)) => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Explains why `bits` is not a live handle of this table.
+    #[cold]
+    #[inline(never)]
+    fn refuse(&self, bits: u64) -> HandleError {
+        let want = self.kind.name();
+        if bits == 0 {
+            return HandleError::Invalid(format!("null {want} handle (zero)"));
+        }
+        let parts = decode(bits);
+        if parts.tag != self.kind as u8 {
+            return match HandleKind::from_tag(parts.tag) {
+                Some(other) => HandleError::WrongKind(format!(
+                    "handle {bits:#018x} is a {} handle, not a {want} handle",
+                    other.name()
+                )),
+                None => HandleError::Invalid(format!(
+                    "{bits:#018x} is not a {want} handle (unknown kind tag {})",
+                    parts.tag
+                )),
+            };
+        }
+        let current = self
+            .slot(parts.index)
+            .map(|slot| slot.state.load(Ordering::Acquire));
+        match current {
+            Some(state)
+                if parts.generation != 0
+                    && (parts.generation < state >> 1
+                        || (parts.generation == state >> 1 && state & LIVE == 0)) =>
+            {
+                HandleError::Stale(format!(
+                    "{want} handle {bits:#018x} is stale: its {want} was already freed"
+                ))
+            }
+            Some(state) if state >> 1 == parts.generation && state & LIVE == LIVE => {
+                // Live after all: it was freed and re-issued with a newer generation
+                // between the lookup and now. Only possible under a host race.
+                HandleError::Stale(format!(
+                    "{want} handle {bits:#018x} changed while in use (freed by another thread)"
+                ))
+            }
+            _ => HandleError::Invalid(format!("{bits:#018x} was never issued as a {want} handle")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locate_covers_every_index_once() {
+        let mut expected = (0usize, 0usize);
+        for index in 0..FIRST_CHUNK * 15 {
+            assert_eq!(locate(index), expected, "index {index}");
+            expected.1 += 1;
+            if expected.1 == FIRST_CHUNK << expected.0 {
+                expected = (expected.0 + 1, 0);
+            }
+        }
+        let last = FIRST_CHUNK * ((1 << CHUNK_COUNT) - 1) - 1;
+        assert_eq!(
+            locate(last),
+            (CHUNK_COUNT - 1, (FIRST_CHUNK << (CHUNK_COUNT - 1)) - 1)
+        );
+        assert!(last <= u32::MAX as usize);
+    }
+
+    #[test]
+    fn handles_go_stale_and_slots_are_reused_with_new_generations() {
+        let table: HandleTable<u32> = HandleTable::new(HandleKind::Segment);
+        let a = table.insert(Arc::new(7), (ptr::null_mut(), 3)).unwrap();
+        assert_eq!(*table.get(a).unwrap(), 7);
+        assert_eq!(table.hot(a).unwrap().1, 3);
+        assert_eq!(table.live_count(), 1);
+        assert_eq!(*table.remove(a).unwrap(), 7);
+        assert!(matches!(table.get(a), Err(HandleError::Stale(_))));
+        assert!(matches!(table.remove(a), Err(HandleError::Stale(_))));
+        assert!(table.is_removed(a).unwrap());
+        let b = table.insert(Arc::new(8), (ptr::null_mut(), 0)).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(decode(a).index, decode(b).index, "the slot is reused");
+        assert!(matches!(table.hot(a), Err(HandleError::Stale(_))));
+        assert!(!table.is_removed(b).unwrap());
+    }
+
+    #[test]
+    fn zero_forged_and_wrong_kind_handles_are_refused() {
+        let table: HandleTable<u32> = HandleTable::new(HandleKind::Segment);
+        let a = table.insert(Arc::new(1), (ptr::null_mut(), 0)).unwrap();
+        assert!(matches!(table.get(0), Err(HandleError::Invalid(_))));
+        // Generation from the future.
+        assert!(matches!(
+            table.get(a + (1 << INDEX_BITS)),
+            Err(HandleError::Invalid(_))
+        ));
+        // Index never allocated.
+        assert!(matches!(
+            table.get(a | 0xFFFF_FF00),
+            Err(HandleError::Invalid(_))
+        ));
+        // Unknown tag.
+        assert!(matches!(
+            table.get(a ^ (0x80 << 56)),
+            Err(HandleError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn exhausted_generations_retire_the_slot() {
+        let table: HandleTable<u32> = HandleTable::new(HandleKind::Segment);
+        let first: Vec<u64> = (0..FIRST_CHUNK)
+            .map(|_| table.insert(Arc::new(1), (ptr::null_mut(), 0)).unwrap())
+            .collect();
+        // Age slot 5 to its last generation, then free it.
+        let index = decode(first[5]).index;
+        let slot = table.slot(index).unwrap();
+        slot.state
+            .store(MAX_GENERATION << 1 | LIVE, Ordering::Relaxed);
+        let last = encode(HandleKind::Segment, MAX_GENERATION, index);
+        table.remove(last).unwrap();
+        assert!(matches!(table.get(last), Err(HandleError::Stale(_))));
+        // The retired slot is not reused: the next handle comes from a new chunk.
+        let next = table.insert(Arc::new(2), (ptr::null_mut(), 0)).unwrap();
+        assert_eq!(decode(next).index, FIRST_CHUNK);
+    }
+}

@@ -1,0 +1,28 @@
+//! The C ABI: a thin skin over the safe Rust API.
+//!
+//! Every exported function runs its body inside the boundary (`ffi_boundary!`), which
+//! catches panics, maps errors to [`memseg_status`] codes and records the thread's last
+//! error message. Handles are validated through [`handle`]'s generational tables, so a
+//! zeroed, freed or wrong-kind handle is an error status. One file per layer:
+//!
+//! - [`status`], [`boundary`], [`version`]: conventions shared by every call.
+//! - [`segment`], [`segment_typed`]: memory segments.
+//!
+//! The header `include/memseg.h` is generated from these files by cbindgen (see
+//! `build.rs`); their doc comments are the header's documentation.
+
+#![allow(clippy::missing_safety_doc)] // the safety contract of each function is in its doc, for C readers
+
+mod args;
+pub mod boundary;
+pub(crate) mod handle;
+pub mod segment;
+pub mod segment_typed;
+pub mod status;
+pub mod version;
+
+pub use boundary::{last_error_message, memseg_last_error_message};
+pub use segment::*;
+pub use segment_typed::*;
+pub use status::{memseg_status, memseg_status_name};
+pub use version::{memseg_version, memseg_version_string};

@@ -1,0 +1,19 @@
+//! # memseg
+//!
+//! Managed memory for data engines, in the style Apache Flink built on the JVM, with a C
+//! ABI so that C, C++, Python and JVM hosts share one allocator.
+//!
+//! The safe Rust API is first-class; the C ABI in [`ffi`] is a thin skin over it.
+//!
+//! - [`segment`]: fixed-size memory segments (heap, off-heap or host-provided) with typed,
+//!   bounds-checked get/put in explicit byte order and bulk operations.
+
+#![warn(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod error;
+pub mod ffi;
+pub mod segment;
+
+pub use error::{Error, Result};
+pub use segment::{ByteOrder, OffHeapOptions, Primitive, Region, Segment, SegmentKind};

@@ -1,0 +1,127 @@
+//! What owns a segment's memory, and how it is given back.
+
+use std::alloc::Layout;
+use std::ptr::NonNull;
+
+use super::SegmentKind;
+use crate::error::{Error, Result};
+
+/// Alignment of heap segments: a cache line, so that two segments never share one.
+const HEAP_ALIGN: usize = 64;
+
+/// The host's release callback of a foreign segment: called once with the segment's
+/// pointer and size when the segment is dropped.
+pub type ReleaseFn = Box<dyn FnOnce(*mut u8, usize) + Send>;
+
+/// How an off-heap segment is mapped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OffHeapOptions {
+    /// Ask the kernel to back the mapping with transparent huge pages (`MADV_HUGEPAGE`).
+    /// A hint: where the kernel has them disabled, the mapping uses normal pages.
+    pub huge_pages: bool,
+    /// Fault every page in at allocation (`MAP_POPULATE`), so first access does not pay
+    /// for page faults and the memory is really there.
+    pub prefault: bool,
+}
+
+pub(super) enum Backing {
+    Heap(Layout),
+    OffHeap { mapped_len: usize },
+    Foreign(Option<ReleaseFn>),
+}
+
+fn check_size(size: usize) -> Result<()> {
+    if size == 0 {
+        return Err(Error::invalid("segment size must be at least 1 byte"));
+    }
+    if size > isize::MAX as usize {
+        return Err(Error::invalid(format!(
+            "segment size {size} exceeds the largest possible allocation ({})",
+            isize::MAX
+        )));
+    }
+    Ok(())
+}
+
+impl Backing {
+    pub(super) fn heap(size: usize) -> Result<(NonNull<u8>, Backing)> {
+        check_size(size)?;
+        let layout = Layout::from_size_align(size, HEAP_ALIGN).map_err(|_| {
+            Error::invalid(format!(
+                "segment size {size} cannot be laid out with alignment {HEAP_ALIGN}"
+            ))
+        })?;
+        // SAFETY: the layout has a non-zero size (checked above).
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        let ptr = NonNull::new(ptr).ok_or_else(|| Error::AllocationFailed {
+            size,
+            reason: "the global allocator returned no memory".into(),
+        })?;
+        Ok((ptr, Backing::Heap(layout)))
+    }
+
+    pub(super) fn off_heap(size: usize, options: OffHeapOptions) -> Result<(NonNull<u8>, Backing)> {
+        check_size(size)?;
+        let mut flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+        if options.prefault {
+            flags |= libc::MAP_POPULATE;
+        }
+        // SAFETY: an anonymous private mapping at an address of the kernel's choosing
+        // touches no existing memory.
+        let addr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                flags,
+                -1,
+                0,
+            )
+        };
+        if addr == libc::MAP_FAILED {
+            return Err(Error::AllocationFailed {
+                size,
+                reason: format!("mmap: {}", std::io::Error::last_os_error()),
+            });
+        }
+        if options.huge_pages {
+            // Advisory: an error (THP compiled out or disabled) leaves normal pages, which
+            // is what the caller gets on such a kernel anyway.
+            // SAFETY: the range is the mapping just created.
+            let _ = unsafe { libc::madvise(addr, size, libc::MADV_HUGEPAGE) };
+        }
+        let ptr = NonNull::new(addr.cast::<u8>()).expect("mmap never maps address zero");
+        Ok((ptr, Backing::OffHeap { mapped_len: size }))
+    }
+
+    pub(super) fn foreign(size: usize, release: Option<ReleaseFn>) -> Result<Backing> {
+        check_size(size)?;
+        Ok(Backing::Foreign(release))
+    }
+
+    pub(super) fn kind(&self) -> SegmentKind {
+        match self {
+            Backing::Heap(_) => SegmentKind::Heap,
+            Backing::OffHeap { .. } => SegmentKind::OffHeap,
+            Backing::Foreign(_) => SegmentKind::Foreign,
+        }
+    }
+
+    /// Gives the memory back. Called once, from `Segment::drop`.
+    pub(super) fn release(&mut self, ptr: *mut u8, size: usize) {
+        match self {
+            // SAFETY: `ptr` came from `alloc_zeroed` with this layout and is freed once.
+            Backing::Heap(layout) => unsafe { std::alloc::dealloc(ptr, *layout) },
+            Backing::OffHeap { mapped_len } => {
+                // SAFETY: `ptr` and `mapped_len` are the mapping made in `off_heap`.
+                let rc = unsafe { libc::munmap(ptr.cast(), *mapped_len) };
+                debug_assert_eq!(rc, 0, "munmap of a segment's own mapping failed");
+            }
+            Backing::Foreign(release) => {
+                if let Some(release) = release.take() {
+                    release(ptr, size);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! Memory segments: one contiguous region of fixed size, owned by the segment.
+//!
+//! A [`Segment`] is Flink's `MemorySegment` for native hosts. Every kind of memory —
+//! heap, off-heap or foreign (host-provided) — is the same type, so the typed accessors
+//! have one code path and no dynamic dispatch.
+
+mod backing;
+mod primitive;
+mod region;
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::ptr::NonNull;
+
+pub use backing::{OffHeapOptions, ReleaseFn};
+pub use primitive::{ByteOrder, Primitive};
+pub use region::Region;
+
+use crate::error::Result;
+use backing::Backing;
+
+/// Where a segment's memory comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SegmentKind {
+    /// The process's global allocator.
+    Heap,
+    /// An anonymous memory mapping of its own, page aligned.
+    OffHeap,
+    /// Memory the host owns (a JVM direct buffer, a numpy array, …), released through the
+    /// host's callback.
+    Foreign,
+}
+
+/// One contiguous, fixed-size region of memory and the typed, bounds-checked operations on
+/// it.
+///
+/// New heap and off-heap segments are zero-filled. Dropping a segment returns its memory
+/// (or, for foreign memory, calls its release callback exactly once).
+pub struct Segment {
+    region: Region,
+    backing: Backing,
+}
+
+// SAFETY: the segment owns its memory exclusively (or, for foreign memory, holds the
+// host's promise that nothing else uses it); reads need `&self`, writes `&mut self`.
+unsafe impl Send for Segment {}
+// SAFETY: as for Send: shared references only read.
+unsafe impl Sync for Segment {}
+
+impl Segment {
+    /// Allocates `size` zeroed bytes from the global allocator (aligned to 64 bytes).
+    ///
+    /// Fails with `InvalidArgument` for a size of zero or above `isize::MAX`, and with
+    /// `AllocationFailed` when the allocator refuses.
+    pub fn allocate_heap(size: usize) -> Result<Segment> {
+        let (ptr, backing) = Backing::heap(size)?;
+        Ok(Segment::from_backing(ptr, size, backing))
+    }
+
+    /// Maps `size` zeroed bytes of anonymous memory, page aligned.
+    ///
+    /// Fails with `InvalidArgument` for a size of zero or above `isize::MAX`, and with
+    /// `AllocationFailed` when the operating system refuses.
+    pub fn allocate_off_heap(size: usize, options: OffHeapOptions) -> Result<Segment> {
+        let (ptr, backing) = Backing::off_heap(size, options)?;
+        Ok(Segment::from_backing(ptr, size, backing))
+    }
+
+    /// Wraps `size` bytes of memory the host owns. `release`, if given, runs exactly once,
+    /// when the segment is dropped, with the same pointer and size.
+    ///
+    /// If this fails (`size` of zero or above `isize::MAX`), `release` is dropped without
+    /// being called and the memory stays the host's.
+    ///
+    /// # Safety
+    /// Until the segment is dropped, `ptr` must be valid for reads and writes of `size`
+    /// bytes, and nothing else may access that memory except through raw pointers lent by
+    /// this segment.
+    pub unsafe fn wrap_foreign(
+        ptr: NonNull<u8>,
+        size: usize,
+        release: Option<ReleaseFn>,
+    ) -> Result<Segment> {
+        let backing = Backing::foreign(size, release)?;
+        Ok(Segment::from_backing(ptr, size, backing))
+    }
+
+    fn from_backing(ptr: NonNull<u8>, size: usize, backing: Backing) -> Segment {
+        // SAFETY: `ptr` addresses `size` bytes owned by `backing`, which lives as long as
+        // the region is reachable (both are fields of this segment).
+        let region = unsafe { Region::new(ptr, size) };
+        Segment { region, backing }
+    }
+
+    /// Size in bytes.
+    #[inline]
+    pub fn size(&self) -> usize {
+        self.region.len()
+    }
+
+    /// Where the memory comes from.
+    pub fn kind(&self) -> SegmentKind {
+        self.backing.kind()
+    }
+
+    /// The segment's memory as a region. The region does not keep the memory alive; it is
+    /// valid as long as the segment is.
+    #[inline]
+    pub fn region(&self) -> Region {
+        self.region
+    }
+
+    /// First byte of the segment. Valid for `size()` bytes until the segment is dropped.
+    #[inline]
+    pub fn as_ptr(&self) -> *const u8 {
+        self.region.as_ptr()
+    }
+
+    /// First byte of the segment, for writing. Valid for `size()` bytes until the segment
+    /// is dropped.
+    #[inline]
+    pub fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.region.as_ptr()
+    }
+
+    /// The whole segment as bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: the region is valid for `len` bytes while `self` lives; `&self` excludes
+        // writers in Rust.
+        unsafe { std::slice::from_raw_parts(self.region.as_ptr(), self.region.len()) }
+    }
+
+    /// The whole segment as mutable bytes.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: as for `as_slice`; `&mut self` makes this the only access.
+        unsafe { std::slice::from_raw_parts_mut(self.region.as_ptr(), self.region.len()) }
+    }
+
+    /// Reads a `T` at `offset` in the given byte order.
+    #[inline(always)]
+    pub fn get<T: Primitive>(&self, offset: usize, order: ByteOrder) -> Result<T> {
+        self.region.get(offset, order)
+    }
+
+    /// Writes `value` at `offset` in the given byte order.
+    #[inline(always)]
+    pub fn put<T: Primitive>(&mut self, offset: usize, value: T, order: ByteOrder) -> Result<()> {
+        self.region.put(offset, value, order)
+    }
+
+    /// Copies `dst.len()` bytes at `offset` into `dst`.
+    pub fn get_bytes(&self, offset: usize, dst: &mut [u8]) -> Result<()> {
+        // SAFETY: `dst` is a valid, exclusively borrowed buffer of `dst.len()` bytes.
+        unsafe { self.region.read_to(offset, dst.as_mut_ptr(), dst.len()) }
+    }
+
+    /// Copies `src` into the segment at `offset`.
+    pub fn put_bytes(&mut self, offset: usize, src: &[u8]) -> Result<()> {
+        // SAFETY: `src` is a valid buffer of `src.len()` bytes.
+        unsafe { self.region.write_from(offset, src.as_ptr(), src.len()) }
+    }
+
+    /// Copies `len` bytes at `offset` to `target` at `target_offset`.
+    pub fn copy_to(
+        &self,
+        offset: usize,
+        target: &mut Segment,
+        target_offset: usize,
+        len: usize,
+    ) -> Result<()> {
+        self.region
+            .copy_to(offset, &target.region, target_offset, len)
+    }
+
+    /// Copies `len` bytes from `src_offset` to `dst_offset` within this segment; the
+    /// ranges may overlap.
+    pub fn copy_within(&mut self, src_offset: usize, dst_offset: usize, len: usize) -> Result<()> {
+        self.region
+            .copy_to(src_offset, &self.region, dst_offset, len)
+    }
+
+    /// Compares `len` bytes at `offset` with `len` bytes of `other` at `other_offset` as
+    /// unsigned bytes.
+    pub fn compare(
+        &self,
+        offset: usize,
+        other: &Segment,
+        other_offset: usize,
+        len: usize,
+    ) -> Result<Ordering> {
+        self.region
+            .compare(offset, &other.region, other_offset, len)
+    }
+
+    /// Whether `len` bytes at `offset` equal `len` bytes of `other` at `other_offset`.
+    pub fn equal(
+        &self,
+        offset: usize,
+        other: &Segment,
+        other_offset: usize,
+        len: usize,
+    ) -> Result<bool> {
+        self.region.equal(offset, &other.region, other_offset, len)
+    }
+
+    /// Exchanges `len` bytes at `offset` with `len` bytes of `other` at `other_offset`.
+    pub fn swap_with(
+        &mut self,
+        offset: usize,
+        other: &mut Segment,
+        other_offset: usize,
+        len: usize,
+    ) -> Result<()> {
+        self.region.swap(offset, &other.region, other_offset, len)
+    }
+
+    /// Sets `len` bytes at `offset` to `value`.
+    pub fn fill(&mut self, offset: usize, len: usize, value: u8) -> Result<()> {
+        self.region.fill(offset, len, value)
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        self.backing
+            .release(self.region.as_ptr(), self.region.len());
+    }
+}
+
+impl fmt::Debug for Segment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Segment")
+            .field("kind", &self.kind())
+            .field("size", &self.size())
+            .field("address", &self.region.as_ptr())
+            .finish()
+    }
+}
