@@ -99,7 +99,7 @@ typedef int32_t memseg_status;
 /**
  * Where a segment's memory comes from.
  */
-enum memseg_segment_kind
+enum memseg_memory_kind
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : int32_t
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -107,21 +107,21 @@ enum memseg_segment_kind
   /**
    * The process's global allocator.
    */
-  MEMSEG_SEGMENT_KIND_HEAP = 1,
+  MEMSEG_MEMORY_KIND_HEAP = 1,
   /**
    * An anonymous memory mapping of the segment's own, page aligned.
    */
-  MEMSEG_SEGMENT_KIND_OFFHEAP = 2,
+  MEMSEG_MEMORY_KIND_OFFHEAP = 2,
   /**
    * Host memory wrapped by `memseg_segment_wrap()`.
    */
-  MEMSEG_SEGMENT_KIND_FOREIGN = 3,
+  MEMSEG_MEMORY_KIND_FOREIGN = 3,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
-typedef enum memseg_segment_kind memseg_segment_kind;
+typedef enum memseg_memory_kind memseg_memory_kind;
 #else
-typedef int32_t memseg_segment_kind;
+typedef int32_t memseg_memory_kind;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -230,7 +230,7 @@ memseg_status memseg_segment_size(struct memseg_segment segment, size_t *out_siz
 /**
  * Writes where the segment's memory comes from to `*out_kind`. Thread-safe.
  */
-memseg_status memseg_segment_kind(struct memseg_segment segment, memseg_segment_kind *out_kind);
+memseg_status memseg_segment_kind(struct memseg_segment segment, memseg_memory_kind *out_kind);
 
 /**
  * Writes `true` to `*out_freed` if the handle named a segment that has been freed since,

@@ -36,7 +36,7 @@ pub struct memseg_segment {
 #[allow(non_camel_case_types)]
 #[repr(i32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum memseg_segment_kind {
+pub enum memseg_memory_kind {
     /// The process's global allocator.
     Heap = 1,
     /// An anonymous memory mapping of the segment's own, page aligned.
@@ -45,12 +45,12 @@ pub enum memseg_segment_kind {
     Foreign = 3,
 }
 
-impl From<SegmentKind> for memseg_segment_kind {
+impl From<SegmentKind> for memseg_memory_kind {
     fn from(kind: SegmentKind) -> Self {
         match kind {
-            SegmentKind::Heap => memseg_segment_kind::Heap,
-            SegmentKind::OffHeap => memseg_segment_kind::Offheap,
-            SegmentKind::Foreign => memseg_segment_kind::Foreign,
+            SegmentKind::Heap => memseg_memory_kind::Heap,
+            SegmentKind::OffHeap => memseg_memory_kind::Offheap,
+            SegmentKind::Foreign => memseg_memory_kind::Foreign,
         }
     }
 }
@@ -236,7 +236,7 @@ pub unsafe extern "C" fn memseg_segment_size(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn memseg_segment_kind(
     segment: memseg_segment,
-    out_kind: *mut memseg_segment_kind,
+    out_kind: *mut memseg_memory_kind,
 ) -> memseg_status {
     ffi_boundary!({
         let out = checked_out(out_kind, "out_kind")?;
