@@ -108,3 +108,87 @@ pub unsafe extern "C" fn memseg_last_error_message(buf: *mut c_char, buf_len: us
         })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+
+    /// The C function's view of the same message.
+    fn c_message() -> String {
+        let mut buf = [0 as c_char; 256];
+        // SAFETY: `buf` is writable for its length.
+        let len = unsafe { memseg_last_error_message(buf.as_mut_ptr(), buf.len()) };
+        // SAFETY: the call NUL-terminated what it wrote.
+        let text = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
+        assert_eq!(len, text.to_bytes().len(), "not truncated in this buffer");
+        text.to_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn a_panic_inside_the_boundary_becomes_the_panic_status_with_its_message() {
+        let status = run(|| panic!("formatted {} panic", 42));
+        assert_eq!(status, memseg_status::Panic);
+        let message = last_error_message();
+        assert_eq!(
+            message,
+            "internal error (panic caught at the boundary): formatted 42 panic"
+        );
+        assert_eq!(c_message(), message);
+
+        assert_eq!(run(|| panic!("static text")), memseg_status::Panic);
+        assert!(last_error_message().ends_with(": static text"));
+
+        let status = run(|| std::panic::panic_any(7u32));
+        assert_eq!(status, memseg_status::Panic);
+        assert!(last_error_message().ends_with(": non-text panic payload"));
+    }
+
+    #[test]
+    fn the_boundary_macros_catch_panics() {
+        let status = crate::ffi_boundary!({ panic!("inside ffi_boundary") });
+        assert_eq!(status, memseg_status::Panic);
+        assert!(last_error_message().ends_with(": inside ffi_boundary"));
+
+        let value: u32 = crate::ffi_boundary_value!(5, { panic!("inside ffi_boundary_value") });
+        assert_eq!(value, 5, "the fallback is returned");
+        assert!(last_error_message().ends_with(": inside ffi_boundary_value"));
+        assert_eq!(crate::ffi_boundary_value!(5, { 9u32 }), 9);
+    }
+
+    #[test]
+    fn errors_become_their_status_and_message_and_success_keeps_the_last_one() {
+        let status = run(|| Err(FfiError::NullArgument("out_thing")));
+        assert_eq!(status, memseg_status::NullArgument);
+        assert_eq!(last_error_message(), "argument `out_thing` is NULL");
+
+        let status = run(|| {
+            Err(Error::OutOfBounds {
+                offset: 5,
+                len: 4,
+                size: 8,
+            }
+            .into())
+        });
+        assert_eq!(status, memseg_status::OutOfBounds);
+        let message = last_error_message();
+        assert_eq!(message, "out of bounds: offset 5 + length 4 exceeds size 8");
+
+        assert_eq!(run(|| Ok(())), memseg_status::Ok);
+        assert_eq!(run_value(1, || 2), 2);
+        assert_eq!(
+            last_error_message(),
+            message,
+            "success leaves the message alone"
+        );
+    }
+
+    #[test]
+    fn the_boundary_stays_usable_after_a_panic() {
+        for round in 0..3 {
+            assert_eq!(run(|| panic!("round {round}")), memseg_status::Panic);
+            assert_eq!(run(|| Ok(())), memseg_status::Ok);
+            assert!(last_error_message().ends_with(&format!("round {round}")));
+        }
+    }
+}

@@ -223,9 +223,11 @@ impl<T> HandleTable<T> {
         slot.hot_ptr.store(hot.0, Ordering::Relaxed);
         slot.hot_len.store(hot.1, Ordering::Relaxed);
         *guard = Some(value);
+        // Counted before the handle is live: a `remove` (which must see it live, under
+        // this lock) then always comes after this increment, so the count never wraps.
+        self.live.fetch_add(1, Ordering::Relaxed);
         slot.state.store(generation << 1 | LIVE, Ordering::Release);
         drop(guard);
-        self.live.fetch_add(1, Ordering::Relaxed);
         Ok(encode(self.kind, generation, index))
     }
 
@@ -237,21 +239,34 @@ impl<T> HandleTable<T> {
     /// The (pointer, length) pair published for a live handle, without a lock.
     #[inline(always)]
     pub(crate) fn hot(&self, bits: u64) -> Result<(*mut u8, usize), HandleError> {
-        let parts = decode(bits);
-        if parts.tag == self.kind as u8 {
-            if let Some(slot) = self.slot(parts.index) {
-                let expected = parts.generation << 1 | LIVE;
-                if slot.state.load(Ordering::Acquire) == expected {
-                    let ptr = slot.hot_ptr.load(Ordering::Relaxed);
-                    let len = slot.hot_len.load(Ordering::Relaxed);
-                    fence(Ordering::Acquire);
-                    if slot.state.load(Ordering::Relaxed) == expected {
-                        return Ok((ptr, len));
-                    }
-                }
-            }
+        match self.try_hot(bits) {
+            Some(pair) => Ok(pair),
+            None => Err(self.refuse(bits)),
         }
-        Err(self.refuse(bits))
+    }
+
+    /// [`hot`](Self::hot) without the explanation: `None` for anything but a live handle.
+    ///
+    /// Cannot panic (no indexing, no allocation, no arithmetic that can overflow), so the
+    /// typed accessors run it outside the panic boundary on their fast path.
+    #[inline(always)]
+    pub(crate) fn try_hot(&self, bits: u64) -> Option<(*mut u8, usize)> {
+        let parts = decode(bits);
+        if parts.tag != self.kind as u8 {
+            return None;
+        }
+        let slot = self.slot(parts.index)?;
+        let expected = parts.generation << 1 | LIVE;
+        if slot.state.load(Ordering::Acquire) != expected {
+            return None;
+        }
+        let ptr = slot.hot_ptr.load(Ordering::Relaxed);
+        let len = slot.hot_len.load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
+        if slot.state.load(Ordering::Relaxed) != expected {
+            return None;
+        }
+        Some((ptr, len))
     }
 
     /// The object of a live handle, kept alive for as long as the caller holds the `Arc`.
@@ -327,11 +342,9 @@ impl<T> HandleTable<T> {
             .slot(parts.index)
             .map(|slot| slot.state.load(Ordering::Acquire));
         match current {
-            Some(state)
-                if parts.generation != 0
-                    && (parts.generation < state >> 1
-                        || (parts.generation == state >> 1 && state & LIVE == 0)) =>
-            {
+            // A slot's state holds the generation it issues next (not live) or the live
+            // one; every generation below it was issued and has been freed.
+            Some(state) if parts.generation != 0 && parts.generation < state >> 1 => {
                 HandleError::Stale(format!(
                     "{want} handle {bits:#018x} is stale: its {want} was already freed"
                 ))
@@ -344,6 +357,24 @@ impl<T> HandleTable<T> {
                 ))
             }
             _ => HandleError::Invalid(format!("{bits:#018x} was never issued as a {want} handle")),
+        }
+    }
+}
+
+impl<T> Drop for HandleTable<T> {
+    /// Frees the chunks (and the objects still in them). The process-wide tables are
+    /// statics and never dropped; a table that is dropped (in tests) has no readers left,
+    /// because every slot reference borrows the table.
+    fn drop(&mut self) {
+        for (chunk, base) in self.chunks.iter_mut().enumerate() {
+            let base = *base.get_mut();
+            if !base.is_null() {
+                let slots = ptr::slice_from_raw_parts_mut(base, FIRST_CHUNK << chunk);
+                // SAFETY: `base` is the pointer `take_index` leaked from a boxed slice of
+                // exactly `FIRST_CHUNK << chunk` slots, and `&mut self` rules out any
+                // slot reference still in use; each chunk is freed once.
+                drop(unsafe { Box::from_raw(slots) });
+            }
         }
     }
 }
@@ -381,9 +412,14 @@ mod tests {
         assert!(matches!(table.get(a), Err(HandleError::Stale(_))));
         assert!(matches!(table.remove(a), Err(HandleError::Stale(_))));
         assert!(table.is_removed(a).unwrap());
-        let b = table.insert(Arc::new(8), (ptr::null_mut(), 0)).unwrap();
+        // The free list is first in, first out: the freed slot comes back once the
+        // chunk's other free slots have been handed out.
+        let b = (0..FIRST_CHUNK)
+            .map(|_| table.insert(Arc::new(8), (ptr::null_mut(), 0)).unwrap())
+            .find(|&b| decode(b).index == decode(a).index)
+            .expect("the slot is reused");
         assert_ne!(a, b);
-        assert_eq!(decode(a).index, decode(b).index, "the slot is reused");
+        assert_eq!(decode(b).generation, decode(a).generation + 1);
         assert!(matches!(table.hot(a), Err(HandleError::Stale(_))));
         assert!(!table.is_removed(b).unwrap());
     }

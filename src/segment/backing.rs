@@ -46,11 +46,13 @@ fn check_size(size: usize) -> Result<()> {
 impl Backing {
     pub(super) fn heap(size: usize) -> Result<(NonNull<u8>, Backing)> {
         check_size(size)?;
-        let layout = Layout::from_size_align(size, HEAP_ALIGN).map_err(|_| {
-            Error::invalid(format!(
-                "segment size {size} cannot be laid out with alignment {HEAP_ALIGN}"
-            ))
-        })?;
+        // A valid size so close to isize::MAX that padding it to the alignment overflows
+        // is one no allocator can serve: refused as an allocation, like any other.
+        let layout =
+            Layout::from_size_align(size, HEAP_ALIGN).map_err(|_| Error::AllocationFailed {
+                size,
+                reason: format!("padded to {HEAP_ALIGN}-byte alignment it exceeds isize::MAX"),
+            })?;
         // SAFETY: the layout has a non-zero size (checked above).
         let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
         let ptr = NonNull::new(ptr).ok_or_else(|| Error::AllocationFailed {
@@ -123,5 +125,73 @@ impl Backing {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[test]
+    fn sizes_from_one_byte_to_isize_max_are_accepted() {
+        assert!(matches!(check_size(0), Err(Error::InvalidArgument(_))));
+        assert_eq!(check_size(1), Ok(()));
+        assert_eq!(check_size(isize::MAX as usize), Ok(()));
+        for size in [isize::MAX as usize + 1, usize::MAX] {
+            match check_size(size) {
+                Err(Error::InvalidArgument(m)) => assert!(m.contains(&size.to_string()), "{m}"),
+                other => panic!("{size}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_heap_size_that_cannot_be_aligned_is_refused_as_an_allocation() {
+        // isize::MAX rounded up to the 64-byte alignment exceeds isize::MAX.
+        match Backing::heap(isize::MAX as usize) {
+            Err(Error::AllocationFailed { size, reason }) => {
+                assert_eq!(size, isize::MAX as usize);
+                assert!(reason.contains("64-byte alignment"), "{reason}");
+            }
+            Err(other) => panic!("{other:?}"),
+            Ok(_) => panic!("an isize::MAX heap allocation cannot succeed"),
+        }
+    }
+
+    #[test]
+    fn heap_memory_is_aligned_zeroed_and_released() {
+        let (ptr, mut backing) = Backing::heap(100).unwrap();
+        assert_eq!(ptr.as_ptr() as usize % HEAP_ALIGN, 0);
+        assert_eq!(backing.kind(), SegmentKind::Heap);
+        // SAFETY: the allocation is 100 bytes and owned here.
+        let bytes = unsafe { std::slice::from_raw_parts(ptr.as_ptr(), 100) };
+        assert!(bytes.iter().all(|&b| b == 0));
+        backing.release(ptr.as_ptr(), 100);
+    }
+
+    #[test]
+    fn a_foreign_release_runs_once_and_a_refused_one_never() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&calls);
+        let release: ReleaseFn = Box::new(move |p, n| {
+            assert_eq!((p as usize, n), (0x1000, 8));
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        let mut backing = Backing::foreign(8, Some(release)).unwrap();
+        assert_eq!(backing.kind(), SegmentKind::Foreign);
+        backing.release(std::ptr::without_provenance_mut(0x1000), 8);
+        backing.release(std::ptr::without_provenance_mut(0x1000), 8);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+        let counter = Arc::clone(&calls);
+        let release: ReleaseFn = Box::new(move |_, _| {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        assert!(Backing::foreign(0, Some(release)).is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "not called");
+        assert_eq!(Arc::strong_count(&calls), 1, "but dropped");
     }
 }

@@ -236,3 +236,55 @@ impl fmt::Debug for Segment {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+
+    #[test]
+    fn segments_can_move_between_and_be_shared_by_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Segment>();
+        let mut seg = Segment::allocate_heap(8).unwrap();
+        seg.put(0, 0x0102_0304_0506_0708u64, ByteOrder::Big)
+            .unwrap();
+        let seg = std::thread::spawn(move || seg).join().unwrap();
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| assert_eq!(seg.get::<u8>(7, ByteOrder::Big), Ok(8)));
+            }
+        });
+    }
+
+    #[test]
+    fn copy_within_moves_overlapping_ranges_both_ways() {
+        let mut seg = Segment::allocate_heap(10).unwrap();
+        seg.as_mut_slice()
+            .copy_from_slice(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        seg.copy_within(0, 2, 6).unwrap();
+        assert_eq!(seg.as_slice(), [0, 1, 0, 1, 2, 3, 4, 5, 8, 9]);
+        seg.copy_within(3, 1, 6).unwrap();
+        assert_eq!(seg.as_slice(), [0, 1, 2, 3, 4, 5, 8, 5, 8, 9]);
+        assert_eq!(
+            seg.copy_within(5, 0, 6),
+            Err(Error::OutOfBounds {
+                offset: 5,
+                len: 6,
+                size: 10
+            })
+        );
+        assert_eq!(seg.as_slice(), [0, 1, 2, 3, 4, 5, 8, 5, 8, 9]);
+    }
+
+    #[test]
+    fn the_pointers_and_the_slices_are_the_same_memory() {
+        let mut seg = Segment::allocate_heap(4).unwrap();
+        let p = seg.as_mut_ptr();
+        assert_eq!(p.cast_const(), seg.as_ptr());
+        assert_eq!(seg.region().as_ptr(), p);
+        seg.as_mut_slice()[3] = 9;
+        assert_eq!(seg.get::<u32>(0, ByteOrder::Big), Ok(9));
+        assert_eq!(seg.region().len(), seg.size());
+    }
+}

@@ -88,3 +88,97 @@ impl Primitive for bool {
         unsafe { dst.write(u8::from(self)) }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stores `value` at every offset of a buffer in `order`, checks the bytes, and loads it
+    /// back. Odd offsets make the accesses unaligned, which must be fine (Miri checks).
+    fn bytes_of<T: Primitive + PartialEq + std::fmt::Debug>(value: T, order: ByteOrder) -> Vec<u8> {
+        let mut buf = [0xEEu8; 24];
+        let mut first = None;
+        for offset in 0..=buf.len() - T::SIZE {
+            buf.fill(0xEE);
+            // SAFETY: `offset + SIZE <= buf.len()`.
+            unsafe { value.store(buf.as_mut_ptr().add(offset), order) };
+            let stored = buf[offset..offset + T::SIZE].to_vec();
+            assert!(buf[..offset].iter().all(|&b| b == 0xEE), "nothing before");
+            assert!(
+                buf[offset + T::SIZE..].iter().all(|&b| b == 0xEE),
+                "nothing after"
+            );
+            // SAFETY: as above.
+            let back = unsafe { T::load(buf.as_ptr().add(offset), order) };
+            assert_eq!(back, value);
+            assert_eq!(*first.get_or_insert_with(|| stored.clone()), stored);
+        }
+        first.unwrap()
+    }
+
+    #[test]
+    fn byte_orders_lay_out_the_bytes_as_named() {
+        use ByteOrder::{Big, Little, Native};
+        assert_eq!(bytes_of(0x0102_0304u32, Big), [1, 2, 3, 4]);
+        assert_eq!(bytes_of(0x0102_0304u32, Little), [4, 3, 2, 1]);
+        assert_eq!(
+            bytes_of(0x0102_0304u32, Native),
+            0x0102_0304u32.to_ne_bytes()
+        );
+        assert_eq!(bytes_of(-2i16, Big), [0xFF, 0xFE]);
+        assert_eq!(bytes_of(-2i16, Little), [0xFE, 0xFF]);
+        assert_eq!(bytes_of(0xABu8, Big), [0xAB]);
+        assert_eq!(bytes_of(-1i8, Little), [0xFF]);
+        assert_eq!(bytes_of(1u64, Big), [0, 0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(bytes_of(i64::MIN, Little), [0, 0, 0, 0, 0, 0, 0, 0x80]);
+        assert_eq!(bytes_of(1.0f32, Big), [0x3F, 0x80, 0, 0]);
+        assert_eq!(bytes_of(-2.0f64, Big), [0xC0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(bytes_of(-0.0f64, Little), [0, 0, 0, 0, 0, 0, 0, 0x80]);
+        assert_eq!(bytes_of(true, Big), [1]);
+        assert_eq!(bytes_of(false, Little), [0]);
+    }
+
+    #[test]
+    fn sizes_are_the_types_sizes() {
+        assert_eq!(
+            [u8::SIZE, i8::SIZE, bool::SIZE, u16::SIZE, i16::SIZE],
+            [1, 1, 1, 2, 2]
+        );
+        assert_eq!([u32::SIZE, i32::SIZE, f32::SIZE], [4, 4, 4]);
+        assert_eq!([u64::SIZE, i64::SIZE, f64::SIZE], [8, 8, 8]);
+    }
+
+    #[test]
+    fn any_non_zero_byte_loads_as_true() {
+        for byte in 0..=u8::MAX {
+            for order in [ByteOrder::Native, ByteOrder::Little, ByteOrder::Big] {
+                // SAFETY: one readable byte.
+                assert_eq!(unsafe { bool::load(&byte, order) }, byte != 0);
+            }
+        }
+    }
+
+    #[test]
+    fn nan_payloads_survive_a_round_trip() {
+        for order in [ByteOrder::Native, ByteOrder::Little, ByteOrder::Big] {
+            for bits in [0x7FF0_0000_0000_0001u64, 0xFFF8_0000_DEAD_BEEF] {
+                let mut buf = [0u8; 8];
+                // SAFETY: eight writable and readable bytes.
+                let back = unsafe {
+                    f64::from_bits(bits).store(buf.as_mut_ptr(), order);
+                    f64::load(buf.as_ptr(), order)
+                };
+                assert_eq!(back.to_bits(), bits);
+            }
+            for bits in [0x7F80_0001u32, 0xFFC0_1234] {
+                let mut buf = [0u8; 4];
+                // SAFETY: four writable and readable bytes.
+                let back = unsafe {
+                    f32::from_bits(bits).store(buf.as_mut_ptr(), order);
+                    f32::load(buf.as_ptr(), order)
+                };
+                assert_eq!(back.to_bits(), bits);
+            }
+        }
+    }
+}

@@ -212,3 +212,139 @@ impl Region {
 unsafe impl Send for Region {}
 // SAFETY: as for Send; all methods that write take the byte-level race rule from `new`.
 unsafe impl Sync for Region {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn region(buf: &mut [u8]) -> Region {
+        // SAFETY: the tests use the region only while `buf` is alive and not otherwise
+        // accessed.
+        unsafe { Region::new(NonNull::new(buf.as_mut_ptr()).unwrap(), buf.len()) }
+    }
+
+    fn oob(offset: usize, len: usize, size: usize) -> Result<()> {
+        Err(Error::OutOfBounds { offset, len, size })
+    }
+
+    #[test]
+    fn check_accepts_exactly_the_ranges_inside() {
+        let mut buf = [0u8; 16];
+        let r = region(&mut buf);
+        assert_eq!(r.check(0, 16), Ok(()));
+        assert_eq!(r.check(16, 0), Ok(()), "an empty range at the end");
+        assert_eq!(r.check(15, 1), Ok(()));
+        assert_eq!(r.check(15, 2), oob(15, 2, 16));
+        assert_eq!(r.check(17, 0), oob(17, 0, 16));
+        assert_eq!(r.check(1, usize::MAX), oob(1, usize::MAX, 16), "no wrap");
+        assert_eq!(r.check(usize::MAX, 1), oob(usize::MAX, 1, 16), "no wrap");
+        assert_eq!(r.check(usize::MAX, 0), oob(usize::MAX, 0, 16));
+        assert_eq!(r.len(), 16);
+        assert!(!r.is_empty());
+    }
+
+    #[test]
+    fn an_empty_region_allows_only_empty_ranges_at_zero() {
+        let mut buf = [0u8; 0];
+        let r = region(&mut buf);
+        assert!(r.is_empty());
+        assert_eq!(r.fill(0, 0, 1), Ok(()));
+        assert_eq!(
+            r.get::<u8>(0, ByteOrder::Native),
+            Err(Error::OutOfBounds {
+                offset: 0,
+                len: 1,
+                size: 0
+            })
+        );
+        assert_eq!(r.compare(0, &r, 0, 0), Ok(Ordering::Equal));
+        assert_eq!(r.swap(0, &r, 0, 0), Ok(()));
+    }
+
+    #[test]
+    fn failed_operations_change_nothing() {
+        let mut buf: Vec<u8> = (0..16).collect();
+        let r = region(&mut buf);
+        assert!(r.put(13, 0xFFFF_FFFFu32, ByteOrder::Big).is_err());
+        assert!(r.fill(8, 9, 0xFF).is_err());
+        assert!(r.copy_to(0, &r, 9, 8).is_err());
+        assert!(r.copy_to(9, &r, 0, 8).is_err());
+        assert!(r.swap(0, &r, 9, 8).is_err());
+        let mut out = [0xAAu8; 4];
+        // SAFETY: `out` is writable for 4 bytes (and the read fails anyway).
+        assert!(unsafe { r.read_to(13, out.as_mut_ptr(), 4) }.is_err());
+        // SAFETY: `out` is readable for 4 bytes.
+        assert!(unsafe { r.write_from(13, out.as_ptr(), 4) }.is_err());
+        assert_eq!(out, [0xAA; 4]);
+        assert_eq!(buf, (0..16).collect::<Vec<u8>>());
+    }
+
+    #[test]
+    fn swap_refuses_partly_overlapping_ranges_only() {
+        let mut buf: Vec<u8> = (0..16).collect();
+        let r = region(&mut buf);
+        assert!(
+            matches!(r.swap(0, &r, 3, 4), Err(Error::InvalidArgument(m)) if m.contains("overlap"))
+        );
+        assert!(matches!(
+            r.swap(4, &r, 1, 4),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert_eq!(r.swap(5, &r, 5, 4), Ok(()), "a range with itself");
+        assert_eq!(r.swap(2, &r, 9, 0), Ok(()), "empty ranges");
+        assert_eq!(r.swap(0, &r, 4, 4), Ok(()), "adjacent ranges");
+        assert_eq!(buf[..8], [4, 5, 6, 7, 0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn regions_sharing_memory_copy_like_memmove() {
+        let mut buf: Vec<u8> = (0..16).collect();
+        let whole = region(&mut buf);
+        // SAFETY: a sub-range of the same buffer, used only while it lives.
+        let tail = unsafe { Region::new(NonNull::new(whole.as_ptr().add(4)).unwrap(), 12) };
+        // Forward overlap: the tail starts inside the source range.
+        assert_eq!(whole.copy_to(0, &tail, 0, 8), Ok(()));
+        assert_eq!(buf[..12], [0, 1, 2, 3, 0, 1, 2, 3, 4, 5, 6, 7]);
+        // Backward overlap.
+        let whole = region(&mut buf);
+        // SAFETY: as above.
+        let tail = unsafe { Region::new(NonNull::new(whole.as_ptr().add(4)).unwrap(), 12) };
+        assert_eq!(tail.copy_to(0, &whole, 2, 8), Ok(()));
+        assert_eq!(buf[..12], [0, 1, 0, 1, 2, 3, 4, 5, 6, 7, 6, 7]);
+        // A swap between regions sharing memory sees their real overlap.
+        let whole = region(&mut buf);
+        // SAFETY: as above.
+        let tail = unsafe { Region::new(NonNull::new(whole.as_ptr().add(4)).unwrap(), 12) };
+        assert!(
+            whole.swap(2, &tail, 0, 4).is_err(),
+            "bytes 4..6 are in both"
+        );
+        assert_eq!(
+            whole.swap(0, &tail, 0, 4),
+            Ok(()),
+            "0..4 and 4..8 only touch"
+        );
+        assert_eq!(buf[..8], [2, 3, 4, 5, 0, 1, 0, 1]);
+    }
+
+    #[test]
+    fn compare_is_memcmp_on_unsigned_bytes() {
+        let mut a = [1u8, 0x80, 3];
+        let mut b = [1u8, 0x7F, 4];
+        let (ra, rb) = (region(&mut a), region(&mut b));
+        assert_eq!(ra.compare(0, &rb, 0, 3), Ok(Ordering::Greater));
+        assert_eq!(rb.compare(0, &ra, 0, 3), Ok(Ordering::Less));
+        assert_eq!(ra.compare(0, &rb, 0, 1), Ok(Ordering::Equal));
+        assert_eq!(ra.equal(0, &rb, 0, 1), Ok(true));
+        assert_eq!(ra.equal(2, &rb, 2, 1), Ok(false));
+        // The first range is checked first; each error names the range that failed.
+        let err = |offset, len| Error::OutOfBounds {
+            offset,
+            len,
+            size: 3,
+        };
+        assert_eq!(ra.compare(3, &rb, 9, 1), Err(err(3, 1)));
+        assert_eq!(ra.compare(0, &rb, 2, 2), Err(err(2, 2)));
+        assert_eq!(ra.equal(1, &rb, usize::MAX, 2), Err(err(usize::MAX, 2)));
+    }
+}
