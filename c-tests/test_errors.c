@@ -3,8 +3,8 @@
  * - every NULL out pointer (and NULL buffer with a length) is MEMSEG_STATUS_NULL_ARGUMENT and
  *   nothing else happens: no segment allocated, no callback run, no other out value or byte
  *   written; the message names the argument;
- * - memseg_status_name() for every code 0..8 is the constant's name; any other number
- *   (-1, 9, 9999, INT32_MIN, INT32_MAX) is "MEMSEG_STATUS_UNKNOWN";
+ * - memseg_status_name() for every code 0..21 is the constant's name; any other number
+ *   (-1, 22, 9999, INT32_MIN, INT32_MAX) is "MEMSEG_STATUS_UNKNOWN";
  * - memseg_last_error_message(): returns the length needed, truncates with a NUL, buf NULL with
  *   len 0 returns the length, writes nothing with len 0, is empty on a new thread, is kept by
  *   successful calls, mentions the offset and size of an out-of-bounds access and the
@@ -137,8 +137,21 @@ static void test_status_names(void) {
       "MEMSEG_STATUS_WRONG_HANDLE_KIND",
       "MEMSEG_STATUS_ALLOCATION_FAILED",
       "MEMSEG_STATUS_PANIC",
+      "MEMSEG_STATUS_BUDGET_EXHAUSTED",
+      "MEMSEG_STATUS_QUOTA_EXHAUSTED",
+      "MEMSEG_STATUS_WOULD_BLOCK",
+      "MEMSEG_STATUS_TIMEOUT",
+      "MEMSEG_STATUS_END_OF_DATA",
+      "MEMSEG_STATUS_OUT_OF_SEGMENTS",
+      "MEMSEG_STATUS_IO",
+      "MEMSEG_STATUS_DISK_FULL",
+      "MEMSEG_STATUS_CORRUPTED",
+      "MEMSEG_STATUS_READ_ONLY",
+      "MEMSEG_STATUS_IN_USE",
+      "MEMSEG_STATUS_CLOSED",
+      "MEMSEG_STATUS_NEED_MORE_DATA",
   };
-  static const int32_t unknown[] = {-1, 9, 10, 9999, -9999, INT32_MIN, INT32_MAX, 256};
+  static const int32_t unknown[] = {-1, 22, 23, 9999, -9999, INT32_MIN, INT32_MAX, 256};
   size_t i;
   /* The header's constants have the codes the names are looked up by. */
   CHECK_EQ(MEMSEG_STATUS_OK, 0);
@@ -150,6 +163,19 @@ static void test_status_names(void) {
   CHECK_EQ(MEMSEG_STATUS_WRONG_HANDLE_KIND, 6);
   CHECK_EQ(MEMSEG_STATUS_ALLOCATION_FAILED, 7);
   CHECK_EQ(MEMSEG_STATUS_PANIC, 8);
+  CHECK_EQ(MEMSEG_STATUS_BUDGET_EXHAUSTED, 9);
+  CHECK_EQ(MEMSEG_STATUS_QUOTA_EXHAUSTED, 10);
+  CHECK_EQ(MEMSEG_STATUS_WOULD_BLOCK, 11);
+  CHECK_EQ(MEMSEG_STATUS_TIMEOUT, 12);
+  CHECK_EQ(MEMSEG_STATUS_END_OF_DATA, 13);
+  CHECK_EQ(MEMSEG_STATUS_OUT_OF_SEGMENTS, 14);
+  CHECK_EQ(MEMSEG_STATUS_IO, 15);
+  CHECK_EQ(MEMSEG_STATUS_DISK_FULL, 16);
+  CHECK_EQ(MEMSEG_STATUS_CORRUPTED, 17);
+  CHECK_EQ(MEMSEG_STATUS_READ_ONLY, 18);
+  CHECK_EQ(MEMSEG_STATUS_IN_USE, 19);
+  CHECK_EQ(MEMSEG_STATUS_CLOSED, 20);
+  CHECK_EQ(MEMSEG_STATUS_NEED_MORE_DATA, 21);
   for (i = 0; i < sizeof names / sizeof names[0]; i++) {
     const char *name = memseg_status_name((int32_t)i);
     mt_context("code %zu", i);

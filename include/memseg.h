@@ -87,6 +87,58 @@ enum memseg_status
    * A bug inside memseg was caught at the boundary; the call had no effect that can be relied on.
    */
   MEMSEG_STATUS_PANIC = 8,
+  /**
+   * The memory manager's budget cannot serve the request; nothing was allocated.
+   */
+  MEMSEG_STATUS_BUDGET_EXHAUSTED = 9,
+  /**
+   * The lease's own page quota cannot serve the request; nothing was allocated.
+   */
+  MEMSEG_STATUS_QUOTA_EXHAUSTED = 10,
+  /**
+   * Nothing is available right now; a non-blocking request returns at once instead of waiting.
+   */
+  MEMSEG_STATUS_WOULD_BLOCK = 11,
+  /**
+   * A blocking request waited for its whole timeout without being served.
+   */
+  MEMSEG_STATUS_TIMEOUT = 12,
+  /**
+   * A read reaches past the end of the data; nothing was consumed.
+   */
+  MEMSEG_STATUS_END_OF_DATA = 13,
+  /**
+   * A view's source of segments has no more to give; what was written stays readable.
+   */
+  MEMSEG_STATUS_OUT_OF_SEGMENTS = 14,
+  /**
+   * A file operation failed; the message names the file and the operating system's error.
+   */
+  MEMSEG_STATUS_IO = 15,
+  /**
+   * The disk (or the file system's quota) is full; the data being written stays in memory.
+   */
+  MEMSEG_STATUS_DISK_FULL = 16,
+  /**
+   * Stored data failed a check (checksum, length, truncation) and was not read as data.
+   */
+  MEMSEG_STATUS_CORRUPTED = 17,
+  /**
+   * A write through a read-only view of memory (such as a read-only buffer slice).
+   */
+  MEMSEG_STATUS_READ_ONLY = 18,
+  /**
+   * The object cannot be ended yet: things it handed out are still in use (the message lists them).
+   */
+  MEMSEG_STATUS_IN_USE = 19,
+  /**
+   * The object has been closed or destroyed by its owner and takes no more requests.
+   */
+  MEMSEG_STATUS_CLOSED = 20,
+  /**
+   * Input ends inside a record: give more data, then ask again.
+   */
+  MEMSEG_STATUS_NEED_MORE_DATA = 21,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -1084,6 +1084,19 @@ fn every_status_has_its_name_and_unknown_codes_have_one_too() {
         (6, "MEMSEG_STATUS_WRONG_HANDLE_KIND"),
         (7, "MEMSEG_STATUS_ALLOCATION_FAILED"),
         (8, "MEMSEG_STATUS_PANIC"),
+        (9, "MEMSEG_STATUS_BUDGET_EXHAUSTED"),
+        (10, "MEMSEG_STATUS_QUOTA_EXHAUSTED"),
+        (11, "MEMSEG_STATUS_WOULD_BLOCK"),
+        (12, "MEMSEG_STATUS_TIMEOUT"),
+        (13, "MEMSEG_STATUS_END_OF_DATA"),
+        (14, "MEMSEG_STATUS_OUT_OF_SEGMENTS"),
+        (15, "MEMSEG_STATUS_IO"),
+        (16, "MEMSEG_STATUS_DISK_FULL"),
+        (17, "MEMSEG_STATUS_CORRUPTED"),
+        (18, "MEMSEG_STATUS_READ_ONLY"),
+        (19, "MEMSEG_STATUS_IN_USE"),
+        (20, "MEMSEG_STATUS_CLOSED"),
+        (21, "MEMSEG_STATUS_NEED_MORE_DATA"),
     ];
     assert_eq!(ALL_STATUSES.len(), names.len());
     for (status, (code, name)) in ALL_STATUSES.iter().zip(names) {
@@ -1094,7 +1107,7 @@ fn every_status_has_its_name_and_unknown_codes_have_one_too() {
         assert_eq!(got.to_str().unwrap(), name);
         assert_eq!(status.name(), got);
     }
-    for code in [-1, 9, 10, 100, i32::MIN, i32::MAX] {
+    for code in [-1, 22, 23, 100, i32::MIN, i32::MAX] {
         // SAFETY: as above.
         let got = unsafe { CStr::from_ptr(memseg_status_name(code)) };
         assert_eq!(got.to_str().unwrap(), "MEMSEG_STATUS_UNKNOWN", "{code}");
