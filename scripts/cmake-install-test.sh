@@ -60,6 +60,7 @@ step "check the installed files"
 lib="$tmp/prefix/$libdir_rel"
 for f in "$lib/libmemseg.so.$version" "$lib/$soname" "$lib/libmemseg.so" "$lib/libmemseg.a" \
   "$tmp/prefix/$includedir_rel/memseg.h" "$tmp/prefix/$includedir_rel/memseg_inline.h" \
+  "$tmp/prefix/$includedir_rel/memseg.hpp" \
   "$lib/cmake/memseg/memsegConfig.cmake" "$config_version" "$lib/pkgconfig/memseg.pc"; do
   [[ -e "$f" ]] || fail "not installed: $f"
   echo "  ${f#"$tmp/prefix/"}"

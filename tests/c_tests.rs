@@ -4,8 +4,10 @@
 //! finds (C11, `-Wall -Wextra -Wpedantic -Werror`) against the library that this very
 //! `cargo test` built, linked twice — against `libmemseg.a` and against `libmemseg.so` — and
 //! run; a program that fails fails its test (`static_lib::<file>` or `shared_lib::<file>`)
-//! with the program's output. The headers are also tested as artefacts: each compiles on its
-//! own as C and as C++ (`-std=c++11`), and both included twice compile, link and run.
+//! with the program's output. `c-tests/test_hpp.cpp` tests the C++ owners of `memseg.hpp` the
+//! same way. The headers are also tested as artefacts: each compiles on its own as C and as
+//! C++ (`-std=c++11`; `memseg.hpp` as C++ only), and both C headers included twice compile,
+//! link and run.
 //!
 //! The libraries are taken from `target/<profile>/deps`: cargo builds every crate type of the
 //! library there for the integration tests, but copies them up to `target/<profile>` only on
@@ -275,11 +277,21 @@ fn valgrind_requested() -> bool {
 /// Builds `c-tests/<name>.c` linked as `link`, runs it, and fails with its output if it
 /// fails.
 fn run_c_test(name: &str, link: Link) {
-    let source = root().join("c-tests").join(format!("{name}.c"));
+    run_test_program(name, Lang::C, link);
+}
+
+/// Builds `c-tests/<name>.c` (or `.cpp`) linked as `link`, runs it, and fails with its output
+/// if it fails.
+fn run_test_program(name: &str, lang: Lang, link: Link) {
+    let extension = match lang {
+        Lang::C => "c",
+        Lang::Cxx => "cpp",
+    };
+    let source = root().join("c-tests").join(format!("{name}.{extension}"));
     assert!(source.is_file(), "{} is missing", source.display());
     let dir = test_dir();
     let exe = dir.path().join(name);
-    build_program(&source, Lang::C, link, dir.path(), &exe);
+    build_program(&source, lang, link, dir.path(), &exe);
     check_link_mode(&exe, dir.path(), link);
 
     let under_valgrind = link == Link::Shared && valgrind_requested();
@@ -320,6 +332,17 @@ fn every_c_test_file_has_a_test() {
     );
 }
 
+/// The C++ owners of `memseg.hpp` (`c-tests/test_hpp.cpp`), against both libraries.
+#[test]
+fn cxx_wrapper_static() {
+    run_test_program("test_hpp", Lang::Cxx, Link::Static);
+}
+
+#[test]
+fn cxx_wrapper_shared() {
+    run_test_program("test_hpp", Lang::Cxx, Link::Shared);
+}
+
 const HEADERS: &[&str] = &["memseg.h", "memseg_inline.h"];
 
 /// Compiles a translation unit that includes only `header`, as C or C++.
@@ -352,7 +375,7 @@ fn each_header_compiles_on_its_own_as_c() {
 
 #[test]
 fn each_header_compiles_on_its_own_as_cxx() {
-    for header in HEADERS {
+    for header in HEADERS.iter().chain(&["memseg.hpp"]) {
         compile_header_alone(header, Lang::Cxx);
     }
 }

@@ -7,7 +7,8 @@
 #   tests/valgrind_c.sh --release      # any further arguments go to `cargo test`
 #
 # It is `cargo test --test c_tests` with MEMSEG_VALGRIND=1, which makes tests/c_tests.rs run
-# each shared-library program (shared_lib::*, and the headers' double-include programs) as
+# each shared-library program (shared_lib::*, the C++ wrapper test and the headers'
+# double-include programs) as
 #   valgrind --error-exitcode=1 --leak-check=full \
 #     --errors-for-leak-kinds=definite,indirect <program>
 # Only those tests run (the static-library ones need no second run). Needs valgrind on PATH.
@@ -19,4 +20,4 @@ if ! command -v valgrind >/dev/null; then
   exit 1
 fi
 cd "$root"
-MEMSEG_VALGRIND=1 exec cargo test --test c_tests "$@" -- shared_lib:: headers_included_twice
+MEMSEG_VALGRIND=1 exec cargo test --test c_tests "$@" -- shared_lib:: headers_included_twice cxx_wrapper_shared
