@@ -26,12 +26,24 @@ use crossbeam_queue::SegQueue;
 #[repr(u8)]
 pub(crate) enum HandleKind {
     Segment = 1,
+    OutputView = 10,
+    InputView = 11,
+    SerializationBuffer = 12,
+    SerializationReader = 13,
+    RecordSerializer = 14,
+    RecordDeserializer = 15,
 }
 
 impl HandleKind {
     fn from_tag(tag: u8) -> Option<HandleKind> {
         match tag {
             1 => Some(HandleKind::Segment),
+            10 => Some(HandleKind::OutputView),
+            11 => Some(HandleKind::InputView),
+            12 => Some(HandleKind::SerializationBuffer),
+            13 => Some(HandleKind::SerializationReader),
+            14 => Some(HandleKind::RecordSerializer),
+            15 => Some(HandleKind::RecordDeserializer),
             _ => None,
         }
     }
@@ -39,6 +51,12 @@ impl HandleKind {
     fn name(self) -> &'static str {
         match self {
             HandleKind::Segment => "segment",
+            HandleKind::OutputView => "output view",
+            HandleKind::InputView => "input view",
+            HandleKind::SerializationBuffer => "serialization buffer",
+            HandleKind::SerializationReader => "serialization reader",
+            HandleKind::RecordSerializer => "record serializer",
+            HandleKind::RecordDeserializer => "record deserializer",
         }
     }
 }
