@@ -47,7 +47,9 @@ fn expected(op: &Op) -> Vec<Option<u8>> {
             some(v)
         }
         Op::Utf16(units) => {
-            let mut v = (utf::encoded_len_utf16(units) as u16).to_be_bytes().to_vec();
+            let mut v = (utf::encoded_len_utf16(units) as u16)
+                .to_be_bytes()
+                .to_vec();
             let mut enc = SerializationBuffer::new(0).unwrap();
             enc.write_utf16(units).unwrap();
             v.extend_from_slice(&enc.as_bytes()[2..]);

@@ -28,8 +28,8 @@ pub mod view;
 pub mod view_typed;
 
 pub use boundary::{last_error_message, memseg_last_error_message};
-pub use segment::*;
 pub use record::*;
+pub use segment::*;
 pub use segment_typed::*;
 pub use serialization::*;
 pub use status::{memseg_status, memseg_status_name};

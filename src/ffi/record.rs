@@ -267,11 +267,13 @@ pub extern "C" fn memseg_record_deserializer_free(
 fn check_current(de: &FfiDeserializer) -> Result<(), FfiError> {
     match de.current {
         Some(handle) => region_of(handle).map(|_| ()).map_err(|e| match e {
-            FfiError::Handle(HandleError::Stale(_)) => FfiError::Handle(HandleError::Stale(format!(
-                "the record deserializer's current segment ({:#018x}) was freed while it was \
+            FfiError::Handle(HandleError::Stale(_)) => {
+                FfiError::Handle(HandleError::Stale(format!(
+                    "the record deserializer's current segment ({:#018x}) was freed while it was \
                  being read",
-                handle.bits
-            ))),
+                    handle.bits
+                )))
+            }
             other => other,
         }),
         None => Ok(()),

@@ -109,10 +109,11 @@ pub(crate) unsafe fn serialization_reader_read<T: Primitive>(
 unsafe fn host_bytes(data: *const u8, len: usize) -> Result<Vec<u8>, FfiError> {
     let ptr = byte_buffer(data, len, "data")?;
     let mut copy = Vec::new();
-    copy.try_reserve_exact(len).map_err(|e| Error::AllocationFailed {
-        size: len,
-        reason: e.to_string(),
-    })?;
+    copy.try_reserve_exact(len)
+        .map_err(|e| Error::AllocationFailed {
+            size: len,
+            reason: e.to_string(),
+        })?;
     // SAFETY: the caller promises `len` readable bytes.
     copy.extend_from_slice(unsafe { std::slice::from_raw_parts(ptr, len) });
     Ok(copy)

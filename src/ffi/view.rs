@@ -148,7 +148,9 @@ unsafe fn handle_list<'a>(
         return Err(FfiError::NullArgument("segments"));
     }
     if !segments.is_aligned() {
-        return Err(Error::invalid("the segment handle list is not aligned for memseg_segment").into());
+        return Err(
+            Error::invalid("the segment handle list is not aligned for memseg_segment").into(),
+        );
     }
     // SAFETY: non-null and aligned, and the caller promises `count` readable handles.
     Ok(unsafe { std::slice::from_raw_parts(segments, count) })
@@ -256,7 +258,9 @@ pub(crate) unsafe fn host_units(units: *const u16, len: usize) -> Result<Vec<u16
     let mut out = vec![0u16; len];
     // SAFETY: the caller promises `len` readable units; `out` has room for them; byte copies
     // need no alignment.
-    unsafe { std::ptr::copy_nonoverlapping(units.cast::<u8>(), out.as_mut_ptr().cast::<u8>(), bytes) };
+    unsafe {
+        std::ptr::copy_nonoverlapping(units.cast::<u8>(), out.as_mut_ptr().cast::<u8>(), bytes)
+    };
     Ok(out)
 }
 
@@ -264,7 +268,11 @@ pub(crate) unsafe fn host_units(units: *const u16, len: usize) -> Result<Vec<u16
 ///
 /// # Safety
 /// `buf` must be writable for `buf_len` bytes (or NULL with `buf_len` 0).
-pub(crate) unsafe fn copy_text_out(text: &[u8], buf: *mut c_char, buf_len: usize) -> Result<(), FfiError> {
+pub(crate) unsafe fn copy_text_out(
+    text: &[u8],
+    buf: *mut c_char,
+    buf_len: usize,
+) -> Result<(), FfiError> {
     if text.len() > buf_len {
         return Err(Error::OutOfBounds {
             offset: 0,
@@ -284,7 +292,11 @@ pub(crate) unsafe fn copy_text_out(text: &[u8], buf: *mut c_char, buf_len: usize
 ///
 /// # Safety
 /// `buf` must be writable for `buf_len` code units (or NULL with `buf_len` 0).
-pub(crate) unsafe fn copy_units_out(units: &[u16], buf: *mut u16, buf_len: usize) -> Result<(), FfiError> {
+pub(crate) unsafe fn copy_units_out(
+    units: &[u16],
+    buf: *mut u16,
+    buf_len: usize,
+) -> Result<(), FfiError> {
     if units.len() > buf_len {
         return Err(Error::OutOfBounds {
             offset: 0,
@@ -302,7 +314,11 @@ pub(crate) unsafe fn copy_units_out(units: &[u16], buf: *mut u16, buf_len: usize
     // SAFETY: `buf` is writable for `buf_len >= units.len()` units; byte copies need no
     // alignment.
     unsafe {
-        std::ptr::copy_nonoverlapping(units.as_ptr().cast::<u8>(), buf.cast::<u8>(), units.len() * 2)
+        std::ptr::copy_nonoverlapping(
+            units.as_ptr().cast::<u8>(),
+            buf.cast::<u8>(),
+            units.len() * 2,
+        )
     };
     Ok(())
 }
@@ -637,12 +653,21 @@ pub unsafe extern "C" fn memseg_input_view_read_utf(
     ffi_boundary!({
         let out = checked_out(out_len, "out_len")?;
         let text = read_string(view, |v| {
-            read_string_checked(v, |v| v.read_utf(), |t| {
-                if t.len() > buf_len {
-                    return Err(Error::OutOfBounds { offset: 0, len: t.len(), size: buf_len }.into());
-                }
-                Ok(())
-            })
+            read_string_checked(
+                v,
+                |v| v.read_utf(),
+                |t| {
+                    if t.len() > buf_len {
+                        return Err(Error::OutOfBounds {
+                            offset: 0,
+                            len: t.len(),
+                            size: buf_len,
+                        }
+                        .into());
+                    }
+                    Ok(())
+                },
+            )
         })?;
         // SAFETY: the caller promises `buf_len` writable bytes; the length was checked.
         unsafe { copy_text_out(text.as_bytes(), buf, buf_len)? };
@@ -676,7 +701,12 @@ pub unsafe extern "C" fn memseg_input_view_read_utf16(
                 },
                 |u| {
                     if u.len() > buf_len {
-                        return Err(Error::OutOfBounds { offset: 0, len: u.len(), size: buf_len }.into());
+                        return Err(Error::OutOfBounds {
+                            offset: 0,
+                            len: u.len(),
+                            size: buf_len,
+                        }
+                        .into());
                     }
                     Ok(())
                 },
