@@ -29,6 +29,11 @@
 
 
 /**
+ * The default bound on a record's length for `memseg_record_deserializer_new()`: 64 MiB.
+ */
+#define MEMSEG_RECORD_DEFAULT_MAX_LEN (64 << 20)
+
+/**
  * `memseg_segment_new_offheap()` flag: ask for transparent huge pages (`MADV_HUGEPAGE`).
  * A hint; where the kernel has them disabled the segment uses normal pages.
  */

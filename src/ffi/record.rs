@@ -15,7 +15,9 @@ use crate::segment::Region;
 use crate::view::{RecordDeserializer, RecordSerializer, RecordTarget};
 
 /// The default bound on a record's length for `memseg_record_deserializer_new()`: 64 MiB.
-pub const MEMSEG_RECORD_DEFAULT_MAX_LEN: usize = crate::view::DEFAULT_MAX_RECORD_LEN;
+pub const MEMSEG_RECORD_DEFAULT_MAX_LEN: usize = 64 << 20;
+
+const _: () = assert!(MEMSEG_RECORD_DEFAULT_MAX_LEN == crate::view::DEFAULT_MAX_RECORD_LEN);
 
 /// A handle to a record serializer: it frames records as a 4-byte big-endian length followed
 /// by their bytes and copies them into consecutive segments, splitting a record where a

@@ -265,7 +265,12 @@ pub unsafe extern "C" fn memseg_serialization_buffer_length(
 pub extern "C" fn memseg_serialization_buffer_clear(
     buffer: memseg_serialization_buffer,
 ) -> memseg_status {
-    ffi_boundary!({ with_buffer(buffer, |b| Ok(b.clear())) })
+    ffi_boundary!({
+        with_buffer(buffer, |b| {
+            b.clear();
+            Ok(())
+        })
+    })
 }
 
 /// Forgets what was written and shrinks the buffer back to its initial size if it grew.
@@ -274,7 +279,12 @@ pub extern "C" fn memseg_serialization_buffer_clear(
 pub extern "C" fn memseg_serialization_buffer_prune(
     buffer: memseg_serialization_buffer,
 ) -> memseg_status {
-    ffi_boundary!({ with_buffer(buffer, |b| Ok(b.prune())) })
+    ffi_boundary!({
+        with_buffer(buffer, |b| {
+            b.prune();
+            Ok(())
+        })
+    })
 }
 
 // ---- serialization reader -------------------------------------------------------------------
