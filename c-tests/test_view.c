@@ -13,11 +13,14 @@
  *   beyond the last segment, a string too long or not UTF-8, buffers too small, double frees;
  * - the serialization buffer (grow, lend, prune) and its reader;
  * - records split over small segments and reassembled, NEED_MORE_DATA between buffers, and a
- *   length prefix above the bound (CORRUPTED).
+ *   length prefix above the bound (CORRUPTED);
+ * - the windows of the fast path: a hot loop writing and reading with memseg_inline.h over
+ *   the window, the view's own calls for values that straddle.
  */
 #undef NDEBUG
 #include <assert.h>
 
+#include "memseg_inline.h"
 #include "memseg_test.h"
 
 static memseg_output_view out_view(const memseg_segment *segments, size_t count) {
@@ -556,6 +559,88 @@ static void test_records_span_segments(void) {
   }
 }
 
+/* Writes values 0..n-1 (times a constant) with the inline accessors over the window, falling
+ * back to the view's call for a value that straddles; returns the status of the first failure. */
+static memseg_status window_write(memseg_output_view w, uint64_t n) {
+  memseg_raw win = {NULL, 0};
+  size_t off = 0;
+  uint64_t i;
+  memseg_status status = memseg_output_view_window(w, &win.ptr, &win.size);
+  if (status != MEMSEG_STATUS_OK) {
+    return status;
+  }
+  for (i = 0; i < n; i++) {
+    uint64_t v = i * UINT64_C(0x9E3779B97F4A7C15);
+    if (memseg_raw_put_u64_be(win, off, v) == MEMSEG_STATUS_OK) {
+      off += 8;
+      continue;
+    }
+    CHECK_OK(memseg_output_view_commit(w, off));
+    status = memseg_output_view_write_u64(w, v); /* straddles two segments */
+    if (status != MEMSEG_STATUS_OK) {
+      return status;
+    }
+    off = 0;
+    status = memseg_output_view_window(w, &win.ptr, &win.size);
+    if (status != MEMSEG_STATUS_OK && i + 1 < n) {
+      return status;
+    }
+  }
+  return memseg_output_view_commit(w, off);
+}
+
+static void test_windows_for_hot_loops(void) {
+  memseg_segment segs[4] = {mt_heap(20), mt_heap(20), mt_heap(20), mt_heap(20)};
+  memseg_output_view w = out_view(segs, 4);
+  memseg_input_view r;
+  memseg_raw win = {NULL, 0};
+  const uint8_t *rptr = NULL;
+  size_t rlen = 0, off = 0, total = 0;
+  uint64_t i = 0, v = 0;
+
+  CHECK_OK(window_write(w, 10));
+  CHECK_OK(memseg_output_view_bytes_written(w, &total));
+  CHECK_EQ(total, 80);
+  check_position(w, 3, 20);
+  CHECK_STATUS(memseg_output_view_window(w, &win.ptr, &win.size), MEMSEG_STATUS_OUT_OF_SEGMENTS);
+  CHECK_STATUS(memseg_output_view_commit(w, 1), MEMSEG_STATUS_OUT_OF_BOUNDS);
+  CHECK_STATUS(memseg_output_view_window(w, NULL, &win.size), MEMSEG_STATUS_NULL_ARGUMENT);
+
+  /* Read back through input windows: the same fast path the other way. */
+  r = in_view(segs, 4, 20);
+  CHECK_OK(memseg_input_view_window(r, &rptr, &rlen));
+  CHECK_EQ(rlen, 20);
+  while (i < 10) {
+    memseg_raw view_of = {(uint8_t *)rptr, rlen};
+    if (memseg_raw_get_u64_be(view_of, off, &v) == MEMSEG_STATUS_OK) {
+      off += 8;
+    } else {
+      CHECK_OK(memseg_input_view_skip(r, off));
+      CHECK_OK(memseg_input_view_read_u64(r, &v)); /* straddles */
+      CHECK_OK(memseg_input_view_window(r, &rptr, &rlen));
+      off = 0;
+    }
+    CHECK_EQ(v, i * UINT64_C(0x9E3779B97F4A7C15));
+    i++;
+  }
+  CHECK_OK(memseg_input_view_skip(r, off));
+  CHECK_OK(memseg_input_view_window(r, &rptr, &rlen));
+  CHECK_EQ(rlen, 0); /* the end */
+
+  /* The window's segment freed: STALE_HANDLE. */
+  CHECK_OK(memseg_input_view_seek(r, 0));
+  mt_free(segs[0]);
+  CHECK_STATUS(memseg_input_view_window(r, &rptr, &rlen), MEMSEG_STATUS_STALE_HANDLE);
+  CHECK_OK(memseg_output_view_reset(w));
+  CHECK_STATUS(memseg_output_view_window(w, &win.ptr, &win.size), MEMSEG_STATUS_STALE_HANDLE);
+
+  CHECK_OK(memseg_input_view_free(r));
+  CHECK_OK(memseg_output_view_free(w));
+  mt_free(segs[1]);
+  mt_free(segs[2]);
+  mt_free(segs[3]);
+}
+
 int main(void) {
   RUN(test_every_type_round_trips_across_segments);
   RUN(test_strings_bytes_and_skip);
@@ -563,5 +648,6 @@ int main(void) {
   RUN(test_bad_sources_and_handles);
   RUN(test_serialization_buffer_and_reader);
   RUN(test_records_span_segments);
+  RUN(test_windows_for_hot_loops);
   return 0;
 }

@@ -1543,6 +1543,29 @@ memseg_status memseg_output_view_write_utf16(struct memseg_output_view view,
 memseg_status memseg_output_view_skip(struct memseg_output_view view, size_t len);
 
 /**
+ * The fast path for a host's own hot loop: lends the rest of the current segment, from the
+ * position to the segment's end, as `*out_ptr` and `*out_len` (never 0: when the current
+ * segment is full the view first moves to the next one, which may fail with
+ * `MEMSEG_STATUS_OUT_OF_SEGMENTS` as a write does). Write into it — for instance with the
+ * `memseg_raw_put_*` accessors of `memseg_inline.h` over `{ptr, len}` — then report how many
+ * bytes were written with `memseg_output_view_commit()`. A value that does not fit in the
+ * window goes through the view's own write calls, which split it across segments.
+ *
+ * The window is valid until the next call on this view (and while its segment is alive).
+ * Thread-safe, but the window is the host's to synchronize.
+ */
+memseg_status memseg_output_view_window(struct memseg_output_view view,
+                                        uint8_t **out_ptr,
+                                        size_t *out_len);
+
+/**
+ * Advances the position by `len` bytes the host wrote into the window of
+ * `memseg_output_view_window()`. `MEMSEG_STATUS_OUT_OF_BOUNDS` beyond the end of the current
+ * segment; nothing moves then. Thread-safe.
+ */
+memseg_status memseg_output_view_commit(struct memseg_output_view view, size_t len);
+
+/**
  * Writes the position of the next byte to write: the index of its segment in the list
  * given to `memseg_output_view_new()` to `*out_segment`, and the offset in that segment to
  * `*out_offset`. Before the first write it is (0, 0); a segment written to its end stays
@@ -1640,6 +1663,21 @@ memseg_status memseg_input_view_read_utf16(struct memseg_input_view view,
                                            uint16_t *buf,
                                            size_t buf_len,
                                            size_t *out_len);
+
+/**
+ * The fast path for a host's own hot loop: lends the unread rest of the current segment as
+ * `*out_ptr` and `*out_len` (when the current segment is used up the view first moves to the
+ * next one; at the end of the data the length is 0). Read from it — for instance with the
+ * `memseg_raw_get_*` accessors of `memseg_inline.h` — then consume what was read with
+ * `memseg_input_view_skip()`. A value that straddles the window's end goes through the
+ * view's own read calls.
+ *
+ * The window is valid until the next call on this view (and while its segment is alive);
+ * `MEMSEG_STATUS_STALE_HANDLE` if that segment was freed. Thread-safe.
+ */
+memseg_status memseg_input_view_window(struct memseg_input_view view,
+                                       const uint8_t **out_ptr,
+                                       size_t *out_len);
 
 /**
  * Skips exactly `len` bytes; `MEMSEG_STATUS_END_OF_DATA` (nothing skipped) if fewer are left.

@@ -468,6 +468,46 @@ pub extern "C" fn memseg_output_view_skip(view: memseg_output_view, len: usize) 
     ffi_boundary!({ with_output(view, |v| v.skip_bytes_to_write(len)) })
 }
 
+/// The fast path for a host's own hot loop: lends the rest of the current segment, from the
+/// position to the segment's end, as `*out_ptr` and `*out_len` (never 0: when the current
+/// segment is full the view first moves to the next one, which may fail with
+/// `MEMSEG_STATUS_OUT_OF_SEGMENTS` as a write does). Write into it — for instance with the
+/// `memseg_raw_put_*` accessors of `memseg_inline.h` over `{ptr, len}` — then report how many
+/// bytes were written with `memseg_output_view_commit()`. A value that does not fit in the
+/// window goes through the view's own write calls, which split it across segments.
+///
+/// The window is valid until the next call on this view (and while its segment is alive).
+/// Thread-safe, but the window is the host's to synchronize.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn memseg_output_view_window(
+    view: memseg_output_view,
+    out_ptr: *mut *mut u8,
+    out_len: *mut usize,
+) -> memseg_status {
+    ffi_boundary!({
+        let out_p = checked_out(out_ptr, "out_ptr")?;
+        let out_n = checked_out(out_len, "out_len")?;
+        let (ptr, len) = with_output(view, |v| {
+            let window = v.window()?;
+            Ok((window.as_mut_ptr(), window.len()))
+        })?;
+        // SAFETY: both were checked non-null; the caller promises they are writable.
+        unsafe {
+            write_out(out_p, ptr);
+            write_out(out_n, len);
+        }
+        Ok(())
+    })
+}
+
+/// Advances the position by `len` bytes the host wrote into the window of
+/// `memseg_output_view_window()`. `MEMSEG_STATUS_OUT_OF_BOUNDS` beyond the end of the current
+/// segment; nothing moves then. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn memseg_output_view_commit(view: memseg_output_view, len: usize) -> memseg_status {
+    ffi_boundary!({ with_output(view, |v| v.commit(len)) })
+}
+
 /// Writes the position of the next byte to write: the index of its segment in the list
 /// given to `memseg_output_view_new()` to `*out_segment`, and the offset in that segment to
 /// `*out_offset`. Before the first write it is (0, 0); a segment written to its end stays
@@ -740,6 +780,43 @@ fn read_string<T>(
         }
     }
     read(view)
+}
+
+/// The fast path for a host's own hot loop: lends the unread rest of the current segment as
+/// `*out_ptr` and `*out_len` (when the current segment is used up the view first moves to the
+/// next one; at the end of the data the length is 0). Read from it — for instance with the
+/// `memseg_raw_get_*` accessors of `memseg_inline.h` — then consume what was read with
+/// `memseg_input_view_skip()`. A value that straddles the window's end goes through the
+/// view's own read calls.
+///
+/// The window is valid until the next call on this view (and while its segment is alive);
+/// `MEMSEG_STATUS_STALE_HANDLE` if that segment was freed. Thread-safe.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn memseg_input_view_window(
+    view: memseg_input_view,
+    out_ptr: *mut *const u8,
+    out_len: *mut usize,
+) -> memseg_status {
+    ffi_boundary!({
+        let out_p = checked_out(out_ptr, "out_ptr")?;
+        let out_n = checked_out(out_len, "out_len")?;
+        let object = INPUT_VIEWS.get(view.bits)?;
+        let mut guard = lock(&object);
+        let FfiInputView { view, handles } = &mut *guard;
+        let (ptr, len) = {
+            let window = view.window();
+            (window.as_ptr(), window.len())
+        };
+        if let Some(&handle) = handles.get(view.position().0) {
+            check_segment("input view", view.position().0, handle)?;
+        }
+        // SAFETY: both were checked non-null; the caller promises they are writable.
+        unsafe {
+            write_out(out_p, ptr);
+            write_out(out_n, len);
+        }
+        Ok(())
+    })
 }
 
 /// Skips exactly `len` bytes; `MEMSEG_STATUS_END_OF_DATA` (nothing skipped) if fewer are left.

@@ -198,6 +198,22 @@ impl<P: SegmentRef> InputView<P> {
         Ok(())
     }
 
+    /// The unread rest of the current segment, to read directly; consume what was read
+    /// with [`skip_bytes`](DataInput::skip_bytes). When the current segment is used up the
+    /// view first moves to the next one; at the end of the data the window is empty.
+    pub fn window(&mut self) -> &[u8] {
+        while self.pos == self.region.len() && self.index + 1 < self.segments.len() {
+            self.enter(self.index + 1);
+        }
+        // SAFETY: `[pos, limit)` of the current segment's readable bytes.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.region.as_ptr().add(self.pos),
+                self.region.len() - self.pos,
+            )
+        }
+    }
+
     #[cold]
     #[inline(never)]
     fn read_straddling<T: Primitive>(&mut self, order: ByteOrder) -> Result<T> {
@@ -355,6 +371,22 @@ mod tests {
         view.seek(0).unwrap();
         assert_eq!(view.segments_touched(3), 0..2);
         assert_eq!(view.segments_touched(100), 0..3);
+    }
+
+    #[test]
+    fn a_window_is_the_unread_rest_of_the_current_segment() {
+        let mut view = InputView::new(segments(&[&[1, 2], &[3, 4, 5], &[6]]), 0).unwrap();
+        assert_eq!(view.window(), [1, 2]);
+        view.skip_bytes(2).unwrap();
+        assert_eq!(view.window(), [3, 4, 5]);
+        assert_eq!(view.position(), (1, 0));
+        view.skip_bytes(3).unwrap();
+        assert_eq!(
+            view.window(),
+            [] as [u8; 0],
+            "the end: the last segment holds nothing"
+        );
+        assert_eq!(view.position(), (2, 0));
     }
 
     #[test]

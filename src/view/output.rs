@@ -151,6 +151,30 @@ impl<S: SegmentSource> OutputView<S> {
         (view, source)
     }
 
+    /// The rest of the current segment, to write into directly (the fast path of a host
+    /// that writes with its own code); [`commit`](Self::commit) then says how many of its
+    /// bytes were written. When the current segment is full (or there is none yet) the view
+    /// first moves to the next one, so the window is never empty; that may fail as a write
+    /// does (`OutOfSegments`), changing nothing.
+    pub fn window(&mut self) -> Result<&mut [u8]> {
+        if self.pos == self.region.len() {
+            self.reserve(1)?;
+            self.advance();
+        }
+        let len = self.region.len() - self.pos;
+        // SAFETY: `[pos, len)` of the current segment, which the view owns; the borrow of
+        // `self` keeps every other access out while the slice lives.
+        Ok(unsafe { std::slice::from_raw_parts_mut(self.region.as_ptr().add(self.pos), len) })
+    }
+
+    /// Advances the position by `len` bytes written through [`window`](Self::window).
+    /// `OutOfBounds` beyond the end of the current segment (nothing moves then).
+    pub fn commit(&mut self, len: usize) -> Result<()> {
+        self.region.check(self.pos, len)?;
+        self.pos += len;
+        Ok(())
+    }
+
     /// Moves to the next segment, taken by an earlier `reserve`.
     #[inline]
     fn advance(&mut self) {
@@ -322,6 +346,22 @@ mod tests {
         let max = "a".repeat(65535);
         view.write_utf(&max).unwrap();
         assert_eq!(view.bytes_written(), 65537);
+    }
+
+    #[test]
+    fn a_window_is_the_rest_of_the_current_segment_and_commit_advances() {
+        let mut view = OutputView::new(source(&[4, 3]));
+        let window = view.window().unwrap();
+        assert_eq!(window.len(), 4);
+        window[..2].copy_from_slice(&[7, 8]);
+        view.commit(2).unwrap();
+        assert!(matches!(view.commit(3), Err(Error::OutOfBounds { .. })));
+        view.write_u16(0x090A).unwrap();
+        assert_eq!(view.window().unwrap().len(), 3, "moved to the next segment");
+        assert_eq!(view.position(), (1, 0));
+        view.commit(3).unwrap();
+        assert!(matches!(view.window(), Err(Error::OutOfSegments(_))));
+        assert_eq!(view.segments()[0].as_slice(), [7, 8, 9, 10]);
     }
 
     #[test]
