@@ -14,10 +14,16 @@
 //! the median of per-round ratios (baseline time / view time: 1.0 = as fast as the
 //! baseline; the target is >= 0.8). Variants alternate order every round. Sums are checked.
 //!
+//! Then the same from C (`benches/view.c`, compiled with the `cc` crate's compiler at `-O3`
+//! against the `libmemseg.so` of this build): plain memory against the views' windows with
+//! the inline accessors of `memseg_inline.h`, and against one ABI call per value.
+//!
 //! Without `--bench` (as `cargo test --all-targets` runs it) everything runs once on a small
 //! stream, as a smoke test; the figures then mean nothing.
 
 use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Instant;
 
 use memseg::Segment;
@@ -331,7 +337,94 @@ fn main() {
     );
     ffi_w.print("Vec<u8> extend_from_slice");
     ffi_r.print("slice chunks_exact(8)");
+    match run_c(if smoke { (1, 1) } else { (bytes >> 20, rounds) }) {
+        Ok(true) => {}
+        Ok(false) => ok = false,
+        Err(e) => {
+            eprintln!("view: the C benchmark could not run: {e}");
+            ok = false;
+        }
+    }
     if !ok {
         std::process::exit(1);
     }
+}
+
+// ---- C --------------------------------------------------------------------------------------
+
+/// The target triple of the toolchain that built this bench (benches run on the host).
+fn host_triple() -> String {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    Command::new(rustc)
+        .arg("-vV")
+        .output()
+        .ok()
+        .and_then(|out| {
+            String::from_utf8(out.stdout)
+                .ok()?
+                .lines()
+                .find_map(|line| {
+                    line.strip_prefix("host: ")
+                        .map(|triple| triple.trim().to_string())
+                })
+        })
+        .unwrap_or_else(|| format!("{}-unknown-linux-gnu", std::env::consts::ARCH))
+}
+
+/// The shared library cargo built together with this executable (in `deps/` beside it, or
+/// one level up after a plain `cargo build`).
+fn find_library() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let deps = exe.parent().ok_or("the executable has no directory")?;
+    [deps.join("libmemseg.so"), deps.join("../libmemseg.so")]
+        .into_iter()
+        .find(|p| p.is_file())
+        .ok_or_else(|| format!("libmemseg.so not found in {}", deps.display()))
+}
+
+fn compile_c(lib_dir: &Path, out: &Path) -> Result<(), String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let host = host_triple();
+    let compiler = cc::Build::new()
+        .target(&host)
+        .host(&host)
+        .opt_level(3)
+        .debug(false)
+        .cargo_metadata(false)
+        .try_get_compiler()
+        .map_err(|e| format!("no C compiler: {e}"))?;
+    let mut cmd = compiler.to_command();
+    cmd.args(["-std=c11", "-Wall", "-Wextra", "-Wpedantic", "-Werror"])
+        .arg("-I")
+        .arg(root.join("include"))
+        .arg(root.join("benches/view.c"))
+        .arg("-o")
+        .arg(out)
+        .arg("-L")
+        .arg(lib_dir)
+        .arg("-lmemseg")
+        .arg(format!("-Wl,-rpath,{}", lib_dir.display()));
+    let status = cmd.status().map_err(|e| format!("running {cmd:?}: {e}"))?;
+    if !status.success() {
+        return Err(format!("{cmd:?} failed: {status}"));
+    }
+    Ok(())
+}
+
+/// Builds and runs `benches/view.c` over `mib` MiB for `rounds` rounds.
+fn run_c((mib, rounds): (usize, usize)) -> Result<bool, String> {
+    let library = find_library()?.canonicalize().map_err(|e| e.to_string())?;
+    let dir = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
+    for name in ["libmemseg.so", "libmemseg.so.0"] {
+        std::os::unix::fs::symlink(&library, dir.path().join(name))
+            .map_err(|e| format!("symlink {name}: {e}"))?;
+    }
+    let exe = dir.path().join("view");
+    compile_c(dir.path(), &exe)?;
+    let status = Command::new(&exe)
+        .arg(mib.max(1).to_string())
+        .arg(rounds.to_string())
+        .status()
+        .map_err(|e| format!("running {}: {e}", exe.display()))?;
+    Ok(status.success())
 }
