@@ -22,6 +22,18 @@
 //! `OutOfSegments` with nothing written, a read past the end is `EndOfData` with nothing
 //! consumed.
 //!
+//! ```
+//! use memseg::view::{DataInput, DataOutput, HeapSource, OutputView};
+//!
+//! let mut out = OutputView::new(HeapSource::new(32 * 1024, 16)?);
+//! out.write_i64(-1)?;
+//! out.write_utf("grüß")?;
+//! let (mut input, _source) = out.into_input_view();
+//! assert_eq!(input.read_i64()?, -1);
+//! assert_eq!(input.read_utf()?, "grüß");
+//! # Ok::<(), memseg::Error>(())
+//! ```
+//!
 //! [`ByteOrder`]: crate::ByteOrder
 
 mod buffer;
