@@ -162,12 +162,23 @@ fn with_output<R>(
     view: memseg_output_view,
     f: impl FnOnce(&mut OutputView<HandleSource>) -> Result<R>,
 ) -> Result<R, FfiError> {
+    with_output_checked(view, true, f)
+}
+
+/// [`with_output`], checking the segments only if the call may touch them (`writes`).
+fn with_output_checked<R>(
+    view: memseg_output_view,
+    writes: bool,
+    f: impl FnOnce(&mut OutputView<HandleSource>) -> Result<R>,
+) -> Result<R, FfiError> {
     let object = OUTPUT_VIEWS.get(view.bits)?;
     let mut guard = lock(&object);
     let inner = &mut guard.view;
-    let current = inner.position().0;
-    for (i, &handle) in inner.source().issued.iter().enumerate().skip(current) {
-        check_segment("output view", i, handle)?;
+    if writes {
+        let current = inner.position().0;
+        for (i, &handle) in inner.source().issued.iter().enumerate().skip(current) {
+            check_segment("output view", i, handle)?;
+        }
     }
     let result = f(inner);
     let failure = inner.source_mut().failure.take();
@@ -521,7 +532,7 @@ pub unsafe extern "C" fn memseg_output_view_position(
     ffi_boundary!({
         let out_s = checked_out(out_segment, "out_segment")?;
         let out_o = checked_out(out_offset, "out_offset")?;
-        let (segment, offset) = with_output(view, |v| Ok(v.position()))?;
+        let (segment, offset) = with_output_checked(view, false, |v| Ok(v.position()))?;
         // SAFETY: both were checked non-null; the caller promises they are writable.
         unsafe {
             write_out(out_s, segment);
@@ -540,7 +551,7 @@ pub unsafe extern "C" fn memseg_output_view_bytes_written(
 ) -> memseg_status {
     ffi_boundary!({
         let out = checked_out(out_len, "out_len")?;
-        let len = with_output(view, |v| Ok(v.bytes_written()))?;
+        let len = with_output_checked(view, false, |v| Ok(v.bytes_written()))?;
         // SAFETY: `out` was checked non-null; the caller promises it is writable.
         unsafe { write_out(out, len) };
         Ok(())
@@ -564,7 +575,7 @@ pub unsafe extern "C" fn memseg_output_view_segments(
 ) -> memseg_status {
     ffi_boundary!({
         let out_n = checked_out(out_count, "out_count")?;
-        let written = with_output(view, |v| {
+        let written = with_output_checked(view, false, |v| {
             let count = v.segments().len();
             Ok(v.source().issued[..count].to_vec())
         })?;
