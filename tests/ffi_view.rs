@@ -426,3 +426,66 @@ fn messages_name_the_freed_segment_and_the_wrong_handle() {
     assert_eq!(memseg_record_deserializer_free(de), memseg_status::Ok);
     assert_eq!(memseg_segment_free(seg), memseg_status::Ok);
 }
+
+/// Two threads writing into one view: the view's lock serializes them, so every value lands
+/// whole (no torn or lost writes) and the count is exact.
+#[test]
+#[cfg_attr(miri, ignore)] // slow under Miri; the lock is std's
+fn concurrent_writers_on_one_view_lose_nothing() {
+    let segs: Vec<memseg_segment> = (0..4).map(|_| heap(4001)).collect();
+    let mut out = memseg_output_view::default();
+    // SAFETY: a valid list and out parameter.
+    assert_eq!(
+        unsafe { memseg_output_view_new(segs.as_ptr(), segs.len(), &mut out) },
+        memseg_status::Ok
+    );
+    std::thread::scope(|s| {
+        for t in 0..2u32 {
+            s.spawn(move || {
+                for i in 0..1000u32 {
+                    assert_eq!(
+                        memseg_output_view_write_u32(out, t << 16 | i),
+                        memseg_status::Ok
+                    );
+                }
+            });
+        }
+    });
+    let (mut segment, mut fill, mut written) = (0, 0, 0);
+    // SAFETY: writable out parameters.
+    unsafe {
+        assert_eq!(
+            memseg_output_view_position(out, &mut segment, &mut fill),
+            memseg_status::Ok
+        );
+        assert_eq!(
+            memseg_output_view_bytes_written(out, &mut written),
+            memseg_status::Ok
+        );
+    }
+    assert_eq!(written, 8000);
+    let mut input = memseg_input_view::default();
+    // SAFETY: a valid list and out parameter.
+    assert_eq!(
+        unsafe { memseg_input_view_new(segs.as_ptr(), segment + 1, fill, &mut input) },
+        memseg_status::Ok
+    );
+    let mut seen = vec![0u8; 2000];
+    for _ in 0..2000 {
+        let mut v = 0u32;
+        // SAFETY: `v` is writable.
+        assert_eq!(
+            unsafe { memseg_input_view_read_u32(input, &mut v) },
+            memseg_status::Ok
+        );
+        let (t, i) = ((v >> 16) as usize, (v & 0xFFFF) as usize);
+        assert!(t < 2 && i < 1000, "a torn value {v:#x}");
+        seen[t * 1000 + i] += 1;
+    }
+    assert!(seen.iter().all(|&n| n == 1));
+    assert_eq!(memseg_input_view_free(input), memseg_status::Ok);
+    assert_eq!(memseg_output_view_free(out), memseg_status::Ok);
+    for s in segs {
+        assert_eq!(memseg_segment_free(s), memseg_status::Ok);
+    }
+}
