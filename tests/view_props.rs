@@ -142,12 +142,15 @@ fn segments(sizes: &[usize], total: usize) -> Vec<Segment> {
     out
 }
 
+/// Longest operation sequence: short under Miri, which interprets every instruction.
+const MAX_OPS: usize = if cfg!(miri) { 8 } else { 40 };
+
 proptest! {
     #![proptest_config(config())]
 
     #[test]
     fn writes_through_an_output_view_read_back_exactly_and_by_seeking(
-        ops in proptest::collection::vec(op(), 0..40),
+        ops in proptest::collection::vec(op(), 0..MAX_OPS),
         sizes in proptest::collection::vec(prop_oneof![1..4usize, 1..24usize, 16..200usize], 1..6),
         probes in proptest::collection::vec(any::<prop::sample::Index>(), 0..10),
     ) {
@@ -198,7 +201,7 @@ proptest! {
 
     #[test]
     fn out_of_segments_writes_nothing_and_keeps_everything_before_readable(
-        ops in proptest::collection::vec(op(), 1..40),
+        ops in proptest::collection::vec(op(), 1..MAX_OPS),
         sizes in proptest::collection::vec(1..12usize, 1..6),
     ) {
         let capacity: usize = sizes.iter().sum();
@@ -226,7 +229,7 @@ proptest! {
 
     #[test]
     fn the_serialization_buffer_and_reader_round_trip(
-        ops in proptest::collection::vec(op(), 0..40),
+        ops in proptest::collection::vec(op(), 0..MAX_OPS),
         initial in 0..64usize,
     ) {
         let mut out = SerializationBuffer::new(initial).unwrap();
