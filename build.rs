@@ -1,9 +1,10 @@
-//! Build script: generates the typed segment accessors of the C ABI, the C header, and
+//! Build script: generates the typed accessors of the C ABI (segments: `segment_typed.rs`;
+//! views and serialization buffers: `view_typed.rs`), the C header, and
 //! gives the shared library a versioned soname.
 //!
-//! Both generated files are checked in, so that readers and C users see them without a
+//! All generated files are checked in, so that readers and C users see them without a
 //! build; each is rewritten only when its content changes, and CI fails if a build changes
-//! either (`git diff --exit-code`).
+//! any (`git diff --exit-code`).
 
 use std::fmt::Write as _;
 use std::path::Path;
