@@ -228,8 +228,8 @@ static void test_forged_handles(void) {
     forged.bits = live_segment.bits | UINT64_C(0xFFFFFF00);
     check_refused_everywhere(forged, MEMSEG_STATUS_INVALID_HANDLE, "index never allocated");
   }
-  /* Random bits: with an unknown tag, or with the segment tag and an index that no table
-   * holds (the tables would need 2^31 slots). */
+  /* Random bits: with an unknown tag (0x80 and up), or with the segment tag and an index that
+   * no table holds (the tables would need 2^31 slots). */
   for (i = 0; i < 200; i++) {
     memseg_segment forged;
     uint64_t tag;
@@ -239,8 +239,9 @@ static void test_forged_handles(void) {
     if (i % 2 == 0) {
       forged = with_tag(forged, 1);
       forged.bits |= UINT64_C(0x80000000);
-    } else if (tag == 1) {
-      forged = with_tag(forged, 0x81);
+    } else {
+      /* Tags from 0x80 up name no kind (the low tags are the kinds of the layers). */
+      forged = with_tag(forged, tag | 0x80);
     }
     snprintf(what, sizeof what, "random handle 0x%016" PRIx64, forged.bits);
     if (i < 20) {

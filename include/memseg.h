@@ -29,6 +29,11 @@
 
 
 /**
+ * The default bound on a record's length for `memseg_record_deserializer_new()`: 64 MiB.
+ */
+#define MEMSEG_RECORD_DEFAULT_MAX_LEN (64 << 20)
+
+/**
  * `memseg_segment_new_offheap()` flag: ask for transparent huge pages (`MADV_HUGEPAGE`).
  * A hint; where the kernel has them disabled the segment uses normal pages.
  */
@@ -39,6 +44,27 @@
  * (`MAP_POPULATE`), so that first access pays no page faults.
  */
 #define MEMSEG_OFFHEAP_PREFAULT (1 << 1)
+
+/**
+ * The default bound on a record's length: 64 MiB. A length prefix above the bound is taken
+ * for corruption rather than allocated for.
+ */
+#define DEFAULT_MAX_RECORD_LEN (64 << 20)
+
+/**
+ * Bytes of a record's length prefix: a big-endian `u32` (Java's `writeInt`).
+ */
+#define LENGTH_PREFIX_SIZE 4
+
+/**
+ * The longest record a serializer writes: what a Java `int` length can say.
+ */
+#define MAX_RECORD_LEN (size_t)INT32_MAX
+
+/**
+ * The most encoded bytes a string may have: what the 2-byte length can say.
+ */
+#define MAX_ENCODED_LEN (size_t)UINT16_MAX
 
 /**
  * The result of a memseg call: `MEMSEG_STATUS_OK` (0) on success, otherwise the cause.
@@ -178,6 +204,35 @@ typedef int32_t memseg_memory_kind;
 #endif // __cplusplus
 
 /**
+ * A handle to a record serializer: it frames records as a 4-byte big-endian length followed
+ * by their bytes and copies them into consecutive segments, splitting a record where a
+ * segment ends.
+ *
+ * Create with `memseg_record_serializer_new()`; the caller owns it and must free it with
+ * `memseg_record_serializer_free()`. Thread-safe (calls are serialized by a lock).
+ */
+typedef struct memseg_record_serializer {
+  /**
+   * Opaque: kind tag, generation and slot. Zero is never a valid handle.
+   */
+  uint64_t bits;
+} memseg_record_serializer;
+
+/**
+ * A handle to a serialization buffer: one growable, contiguous buffer written in Java's
+ * `DataOutput` format.
+ *
+ * Create with `memseg_serialization_buffer_new()`; the caller owns it and must free it with
+ * `memseg_serialization_buffer_free()`. Thread-safe (calls are serialized by a lock).
+ */
+typedef struct memseg_serialization_buffer {
+  /**
+   * Opaque: kind tag, generation and slot. Zero is never a valid handle.
+   */
+  uint64_t bits;
+} memseg_serialization_buffer;
+
+/**
  * A handle to a memory segment: one contiguous, fixed-size region of memory.
  *
  * Create with `memseg_segment_new_heap()`, `memseg_segment_new_offheap()` or
@@ -199,11 +254,67 @@ typedef struct memseg_segment {
 } memseg_segment;
 
 /**
+ * A handle to a record deserializer: it reassembles the records of a record serializer from
+ * the segments they were copied into.
+ *
+ * Create with `memseg_record_deserializer_new()`; the caller owns it and must free it with
+ * `memseg_record_deserializer_free()`. Thread-safe (calls are serialized by a lock).
+ */
+typedef struct memseg_record_deserializer {
+  /**
+   * Opaque: kind tag, generation and slot. Zero is never a valid handle.
+   */
+  uint64_t bits;
+} memseg_record_deserializer;
+
+/**
  * The host's release callback for wrapped memory: called exactly once, when the segment
  * is freed, on the thread that frees it, with the `ctx`, pointer and size given to
  * `memseg_segment_wrap()`. It must not call back into memseg for the same segment.
  */
 typedef void (*memseg_release_fn)(void *ctx, void *ptr, size_t size);
+
+/**
+ * A handle to a serialization reader: reads Java's `DataInput` format from its own copy of
+ * a byte buffer.
+ *
+ * Create with `memseg_serialization_reader_new()`; the caller owns it and must free it with
+ * `memseg_serialization_reader_free()`. Thread-safe (calls are serialized by a lock).
+ */
+typedef struct memseg_serialization_reader {
+  /**
+   * Opaque: kind tag, generation and slot. Zero is never a valid handle.
+   */
+  uint64_t bits;
+} memseg_serialization_reader;
+
+/**
+ * A handle to an output view: one stream of writes across a list of segments the host gave.
+ *
+ * Create with `memseg_output_view_new()`; the caller owns the view and must free it with
+ * `memseg_output_view_free()`. Thread safety: calls on one view are serialized by the view
+ * (a lock), so it may be used from any thread, but the order of writes from several threads
+ * is theirs to arrange.
+ */
+typedef struct memseg_output_view {
+  /**
+   * Opaque: kind tag, generation and slot. Zero is never a valid handle.
+   */
+  uint64_t bits;
+} memseg_output_view;
+
+/**
+ * A handle to an input view: one stream of reads across a list of segments the host gave.
+ *
+ * Create with `memseg_input_view_new()`; the caller owns the view and must free it with
+ * `memseg_input_view_free()`. Thread safety as `memseg_output_view`.
+ */
+typedef struct memseg_input_view {
+  /**
+   * Opaque: kind tag, generation and slot. Zero is never a valid handle.
+   */
+  uint64_t bits;
+} memseg_input_view;
 
 #ifdef __cplusplus
 extern "C" {
@@ -222,6 +333,106 @@ extern "C" {
  * thread has its own message).
  */
 size_t memseg_last_error_message(char *buf, size_t buf_len);
+
+/**
+ * Creates a record serializer and writes its handle to `*out_serializer`. The caller owns it
+ * and must free it with `memseg_record_serializer_free()`. Thread-safe.
+ */
+memseg_status memseg_record_serializer_new(struct memseg_record_serializer *out_serializer);
+
+/**
+ * Frees a record serializer (and any record not fully copied). A zero handle is a no-op;
+ * freeing twice is `MEMSEG_STATUS_STALE_HANDLE`. Thread-safe.
+ */
+memseg_status memseg_record_serializer_free(struct memseg_record_serializer serializer);
+
+/**
+ * Takes the `len` bytes at `record` (copied; NULL only when `len` is 0) as the next record.
+ *
+ * `MEMSEG_STATUS_INVALID_ARGUMENT` while the previous record is not fully copied, or for a
+ * record longer than `INT32_MAX` bytes. Thread-safe.
+ */
+memseg_status memseg_record_serializer_serialize(struct memseg_record_serializer serializer,
+                                                 const uint8_t *record,
+                                                 size_t len);
+
+/**
+ * Takes the bytes written into a serialization buffer as the next record (copied; the buffer
+ * is left as it is). Failures as `memseg_record_serializer_serialize()`. Thread-safe.
+ */
+memseg_status memseg_record_serializer_serialize_buffer(struct memseg_record_serializer serializer,
+                                                        struct memseg_serialization_buffer buffer);
+
+/**
+ * Copies as much of the current record as fits into `segment` from byte `offset` to its end;
+ * writes the number of bytes copied to `*out_written` and whether the record is now fully
+ * copied to `*out_record_done`. When it is not, call again with the next segment.
+ *
+ * `MEMSEG_STATUS_OUT_OF_BOUNDS` for an offset beyond the segment's size. With no record
+ * pending it copies nothing and reports it done. Thread-safe as the segment's bytes are.
+ */
+memseg_status memseg_record_serializer_copy_to_segment(struct memseg_record_serializer serializer,
+                                                       struct memseg_segment segment,
+                                                       size_t offset,
+                                                       size_t *out_written,
+                                                       bool *out_record_done);
+
+/**
+ * Writes the number of bytes of the current record (length prefix included) still to be
+ * copied to `*out_pending`. Thread-safe.
+ */
+memseg_status memseg_record_serializer_pending(struct memseg_record_serializer serializer,
+                                               size_t *out_pending);
+
+/**
+ * Creates a record deserializer that refuses records longer than `max_record_len` bytes (a
+ * length prefix above it is `MEMSEG_STATUS_CORRUPTED`; `MEMSEG_RECORD_DEFAULT_MAX_LEN` is a
+ * sane default), and writes its handle to `*out_deserializer`. The caller owns it and must
+ * free it with `memseg_record_deserializer_free()`. Thread-safe.
+ */
+memseg_status memseg_record_deserializer_new(size_t max_record_len,
+                                             struct memseg_record_deserializer *out_deserializer);
+
+/**
+ * Frees a record deserializer (and any partial record it holds). A zero handle is a no-op;
+ * freeing twice is `MEMSEG_STATUS_STALE_HANDLE`. Thread-safe.
+ */
+memseg_status memseg_record_deserializer_free(struct memseg_record_deserializer deserializer);
+
+/**
+ * Gives the deserializer the next buffer: `len` bytes at byte `offset` of `segment`, read in
+ * place. Bytes left unread in the previous buffer are copied first, so the previous segment
+ * is the host's again after this call; this one must stay alive until the next call to
+ * `memseg_record_deserializer_set_next_buffer()` or `_free()`.
+ *
+ * `MEMSEG_STATUS_OUT_OF_BOUNDS` unless `offset + len <= size`. Thread-safe as the segment's
+ * bytes are.
+ */
+memseg_status memseg_record_deserializer_set_next_buffer(struct memseg_record_deserializer deserializer,
+                                                         struct memseg_segment segment,
+                                                         size_t offset,
+                                                         size_t len);
+
+/**
+ * Hands out the next whole record: its address to `*out_record` and its length to
+ * `*out_len`. The record is lent until the next call on this deserializer (or until its
+ * segment is freed); it points into the segment for a record inside one buffer, into the
+ * deserializer's own memory for one that spanned buffers.
+ *
+ * `MEMSEG_STATUS_NEED_MORE_DATA` when the buffers given so far end inside a record (or at a
+ * record boundary): give the next one with `memseg_record_deserializer_set_next_buffer()` and
+ * ask again. `MEMSEG_STATUS_CORRUPTED` for a length prefix above the bound (nothing is
+ * consumed), `MEMSEG_STATUS_STALE_HANDLE` if the current segment was freed. Out parameters
+ * are written only on success. Thread-safe as the segment's bytes are.
+ */
+memseg_status memseg_record_deserializer_next_record(struct memseg_record_deserializer deserializer,
+                                                     const uint8_t **out_record,
+                                                     size_t *out_len);
+
+/**
+ * Drops any partial record and forgets the current buffer. Thread-safe.
+ */
+memseg_status memseg_record_deserializer_clear(struct memseg_record_deserializer deserializer);
 
 /**
  * Allocates a zero-filled segment of `size` bytes from the global allocator, aligned to
@@ -1100,6 +1311,154 @@ memseg_status memseg_segment_put_f64_be(struct memseg_segment segment,
                                         double value);
 
 /**
+ * Creates a serialization buffer of `initial_size` bytes (0 allowed: the first write
+ * allocates) and writes its handle to `*out_buffer`. It grows on demand, at least doubling.
+ *
+ * `MEMSEG_STATUS_ALLOCATION_FAILED` when the allocator refuses. The caller owns the buffer
+ * and must free it with `memseg_serialization_buffer_free()`. Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_new(size_t initial_size,
+                                              struct memseg_serialization_buffer *out_buffer);
+
+/**
+ * Frees a serialization buffer; pointers lent by `memseg_serialization_buffer_bytes()` are
+ * invalid from then on. A zero handle is a no-op; freeing twice is
+ * `MEMSEG_STATUS_STALE_HANDLE`. Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_free(struct memseg_serialization_buffer buffer);
+
+/**
+ * Appends `len` bytes from `src` (NULL only when `len` is 0). All or nothing
+ * (`MEMSEG_STATUS_ALLOCATION_FAILED` if growing is refused). Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_write_bytes(struct memseg_serialization_buffer buffer,
+                                                      const uint8_t *src,
+                                                      size_t len);
+
+/**
+ * Appends a string as Java's `writeUTF`, from `len` bytes of UTF-8; rules and failures as
+ * `memseg_output_view_write_utf()`. Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_write_utf(struct memseg_serialization_buffer buffer,
+                                                    const char *utf8,
+                                                    size_t len);
+
+/**
+ * Appends `len` UTF-16 code units as Java's `writeUTF`; rules and failures as
+ * `memseg_output_view_write_utf16()`. Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_write_utf16(struct memseg_serialization_buffer buffer,
+                                                      const uint16_t *units,
+                                                      size_t len);
+
+/**
+ * Appends `len` bytes without writing them (zeros, or bytes of earlier contents after a
+ * clear). Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_skip(struct memseg_serialization_buffer buffer,
+                                               size_t len);
+
+/**
+ * Lends the bytes written so far: their address to `*out_ptr` and their count to
+ * `*out_len`. The pointer is valid until the next write, clear, prune or free of this buffer;
+ * the bytes must not be written through it. Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_bytes(struct memseg_serialization_buffer buffer,
+                                                const uint8_t **out_ptr,
+                                                size_t *out_len);
+
+/**
+ * Writes the number of bytes written to `*out_len` and the bytes the buffer holds before it
+ * must grow to `*out_capacity`. Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_length(struct memseg_serialization_buffer buffer,
+                                                 size_t *out_len,
+                                                 size_t *out_capacity);
+
+/**
+ * Forgets what was written; the capacity stays. Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_clear(struct memseg_serialization_buffer buffer);
+
+/**
+ * Forgets what was written and shrinks the buffer back to its initial size if it grew.
+ * Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_prune(struct memseg_serialization_buffer buffer);
+
+/**
+ * Creates a reader over a copy of the `len` bytes at `data` (NULL only when `len` is 0) and
+ * writes its handle to `*out_reader`. The host's bytes are not used after the call.
+ *
+ * The caller owns the reader and must free it with `memseg_serialization_reader_free()`.
+ * Thread-safe.
+ */
+memseg_status memseg_serialization_reader_new(const uint8_t *data,
+                                              size_t len,
+                                              struct memseg_serialization_reader *out_reader);
+
+/**
+ * Reads a copy of the `len` bytes at `data` from now on, from their start. Thread-safe.
+ */
+memseg_status memseg_serialization_reader_set_buffer(struct memseg_serialization_reader reader,
+                                                     const uint8_t *data,
+                                                     size_t len);
+
+/**
+ * Frees a reader. A zero handle is a no-op; freeing twice is `MEMSEG_STATUS_STALE_HANDLE`.
+ * Thread-safe.
+ */
+memseg_status memseg_serialization_reader_free(struct memseg_serialization_reader reader);
+
+/**
+ * Reads exactly `len` bytes into `dst` (NULL only when `len` is 0);
+ * `MEMSEG_STATUS_END_OF_DATA` (nothing consumed) if fewer are left. Thread-safe.
+ */
+memseg_status memseg_serialization_reader_read_bytes(struct memseg_serialization_reader reader,
+                                                     uint8_t *dst,
+                                                     size_t len);
+
+/**
+ * Reads a string written by Java's `writeUTF` as UTF-8 into `buf`; rules and failures as
+ * `memseg_input_view_read_utf()`. Thread-safe.
+ */
+memseg_status memseg_serialization_reader_read_utf(struct memseg_serialization_reader reader,
+                                                   char *buf,
+                                                   size_t buf_len,
+                                                   size_t *out_len);
+
+/**
+ * Reads a string written by Java's `writeUTF` as UTF-16 code units into `buf`; rules and
+ * failures as `memseg_input_view_read_utf16()`. Thread-safe.
+ */
+memseg_status memseg_serialization_reader_read_utf16(struct memseg_serialization_reader reader,
+                                                     uint16_t *buf,
+                                                     size_t buf_len,
+                                                     size_t *out_len);
+
+/**
+ * Skips exactly `len` bytes; `MEMSEG_STATUS_END_OF_DATA` (nothing skipped) if fewer are left.
+ * Thread-safe.
+ */
+memseg_status memseg_serialization_reader_skip(struct memseg_serialization_reader reader,
+                                               size_t len);
+
+/**
+ * Moves to byte `offset` (up to and including the end); `MEMSEG_STATUS_OUT_OF_BOUNDS`
+ * beyond it. Thread-safe.
+ */
+memseg_status memseg_serialization_reader_seek(struct memseg_serialization_reader reader,
+                                               size_t offset);
+
+/**
+ * Writes the position (bytes read) to `*out_offset` and the bytes left to `*out_available`.
+ * Thread-safe.
+ */
+memseg_status memseg_serialization_reader_offset(struct memseg_serialization_reader reader,
+                                                 size_t *out_offset,
+                                                 size_t *out_available);
+
+/**
  * Names a status code, for logs: `"MEMSEG_STATUS_OUT_OF_BOUNDS"` for 3, and
  * `"MEMSEG_STATUS_UNKNOWN"` for a number that is not a status.
  *
@@ -1120,6 +1479,1150 @@ uint32_t memseg_version(void);
  * as `MEMSEG_VERSION_STRING` in the header. Static: never free it. Thread-safe.
  */
 const char *memseg_version_string(void);
+
+/**
+ * Creates an output view that writes across `count` segments, in the order of the handle
+ * list `segments`, and writes its handle to `*out_view`.
+ *
+ * The list is copied; the segments are not. Every segment must be live now and must stay
+ * alive (not freed, not given back) for as long as the view is used: each call on the view
+ * checks the segments it may touch and fails with `MEMSEG_STATUS_STALE_HANDLE` for one that
+ * was freed. `segments` may be NULL only when `count` is 0 (a view with nothing to write
+ * into). A handle listed twice is `MEMSEG_STATUS_INVALID_ARGUMENT`.
+ *
+ * Writes that do not fit in the segments left fail with `MEMSEG_STATUS_OUT_OF_SEGMENTS` and
+ * write nothing; what was written before stays. The caller owns the view and must free it
+ * with `memseg_output_view_free()`; freeing the view leaves the segments and their bytes
+ * alone. Thread-safe.
+ */
+memseg_status memseg_output_view_new(const struct memseg_segment *segments,
+                                     size_t count,
+                                     struct memseg_output_view *out_view);
+
+/**
+ * Frees an output view. The segments and what was written into them stay the host's.
+ *
+ * A zero handle is a no-op; freeing twice is `MEMSEG_STATUS_STALE_HANDLE`. Thread-safe.
+ */
+memseg_status memseg_output_view_free(struct memseg_output_view view);
+
+/**
+ * Writes `len` bytes from `src` (NULL only when `len` is 0). All or nothing. Thread-safe.
+ */
+memseg_status memseg_output_view_write_bytes(struct memseg_output_view view,
+                                             const uint8_t *src,
+                                             size_t len);
+
+/**
+ * Writes a string as Java's `DataOutput.writeUTF`: a big-endian 2-byte length, then the
+ * string in modified UTF-8 (NUL as `C0 80`, characters beyond U+FFFF as two 3-byte
+ * surrogates). `utf8` holds `len` bytes of UTF-8 (no terminating NUL needed; NUL bytes inside
+ * are characters); NULL only when `len` is 0.
+ *
+ * Fails with `MEMSEG_STATUS_INVALID_ARGUMENT` for invalid UTF-8 or a string of more than
+ * 65535 encoded bytes, and with `MEMSEG_STATUS_OUT_OF_SEGMENTS` if it does not fit; nothing is
+ * written on failure. Thread-safe.
+ */
+memseg_status memseg_output_view_write_utf(struct memseg_output_view view,
+                                           const char *utf8,
+                                           size_t len);
+
+/**
+ * Writes `len` UTF-16 code units (any alignment; NULL only when `len` is 0) as Java's
+ * `writeUTF` writes a `String` holding them, unpaired surrogates included. Limits and
+ * failures as `memseg_output_view_write_utf()`. Thread-safe.
+ */
+memseg_status memseg_output_view_write_utf16(struct memseg_output_view view,
+                                             const uint16_t *units,
+                                             size_t len);
+
+/**
+ * Skips `len` bytes without writing them (they keep what the segments held). All or
+ * nothing, as a write. Thread-safe.
+ */
+memseg_status memseg_output_view_skip(struct memseg_output_view view, size_t len);
+
+/**
+ * The fast path for a host's own hot loop: lends the rest of the current segment, from the
+ * position to the segment's end, as `*out_ptr` and `*out_len` (never 0: when the current
+ * segment is full the view first moves to the next one, which may fail with
+ * `MEMSEG_STATUS_OUT_OF_SEGMENTS` as a write does). Write into it — for instance with the
+ * `memseg_raw_put_*` accessors of `memseg_inline.h` over `{ptr, len}` — then report how many
+ * bytes were written with `memseg_output_view_commit()`. A value that does not fit in the
+ * window goes through the view's own write calls, which split it across segments.
+ *
+ * The window is valid until the next call on this view (and while its segment is alive).
+ * Thread-safe, but the window is the host's to synchronize.
+ */
+memseg_status memseg_output_view_window(struct memseg_output_view view,
+                                        uint8_t **out_ptr,
+                                        size_t *out_len);
+
+/**
+ * Advances the position by `len` bytes the host wrote into the window of
+ * `memseg_output_view_window()`. `MEMSEG_STATUS_OUT_OF_BOUNDS` beyond the end of the current
+ * segment; nothing moves then. Thread-safe.
+ */
+memseg_status memseg_output_view_commit(struct memseg_output_view view, size_t len);
+
+/**
+ * Writes the position of the next byte to write: the index of its segment in the list
+ * given to `memseg_output_view_new()` to `*out_segment`, and the offset in that segment to
+ * `*out_offset`. Before the first write it is (0, 0); a segment written to its end stays
+ * current (offset = its size) until the next write. Thread-safe.
+ */
+memseg_status memseg_output_view_position(struct memseg_output_view view,
+                                          size_t *out_segment,
+                                          size_t *out_offset);
+
+/**
+ * Writes the number of bytes written so far (skipped bytes included) to `*out_len`.
+ * Thread-safe.
+ */
+memseg_status memseg_output_view_bytes_written(struct memseg_output_view view, size_t *out_len);
+
+/**
+ * Writes the segments written into so far: their count to `*out_count` and, if
+ * `capacity >= count`, their handles in order to `out_segments` (NULL allowed with capacity
+ * 0, to ask for the count). All but the last are full; the last holds
+ * `memseg_output_view_position()`'s offset bytes. To read them back, pass them and that
+ * offset to `memseg_input_view_new()`.
+ *
+ * `MEMSEG_STATUS_OUT_OF_BOUNDS` if `capacity` is smaller than the count (then nothing is
+ * written, `*out_count` included). Thread-safe.
+ */
+memseg_status memseg_output_view_segments(struct memseg_output_view view,
+                                          struct memseg_segment *out_segments,
+                                          size_t capacity,
+                                          size_t *out_count);
+
+/**
+ * Starts over: the position goes back to (0, 0) and the segments will be written again from
+ * the first. Their bytes are not cleared. Thread-safe.
+ */
+memseg_status memseg_output_view_reset(struct memseg_output_view view);
+
+/**
+ * Creates an input view that reads across `count` segments in the order of the handle list
+ * `segments`: every segment to its end except the last, which holds `fill_of_last` bytes
+ * (what `memseg_output_view_position()` says for a view that wrote them). Writes its handle
+ * to `*out_view`.
+ *
+ * The list is copied; the segments are not, and must stay alive while the view is used:
+ * each read checks the segments it touches and fails with `MEMSEG_STATUS_STALE_HANDLE` for
+ * one that was freed. `segments` may be NULL only when `count` is 0 (an empty view, which
+ * then takes `fill_of_last` 0). `fill_of_last` beyond the last segment's size is
+ * `MEMSEG_STATUS_OUT_OF_BOUNDS`.
+ *
+ * Reading past the end is `MEMSEG_STATUS_END_OF_DATA` and consumes nothing. The caller owns
+ * the view and must free it with `memseg_input_view_free()`. Thread-safe.
+ */
+memseg_status memseg_input_view_new(const struct memseg_segment *segments,
+                                    size_t count,
+                                    size_t fill_of_last,
+                                    struct memseg_input_view *out_view);
+
+/**
+ * Frees an input view; the segments stay the host's. A zero handle is a no-op; freeing twice
+ * is `MEMSEG_STATUS_STALE_HANDLE`. Thread-safe.
+ */
+memseg_status memseg_input_view_free(struct memseg_input_view view);
+
+/**
+ * Reads exactly `len` bytes into `dst` (NULL only when `len` is 0), like Java's
+ * `readFully`. `MEMSEG_STATUS_END_OF_DATA` if fewer are left: nothing consumed or written.
+ * Thread-safe.
+ */
+memseg_status memseg_input_view_read_bytes(struct memseg_input_view view, uint8_t *dst, size_t len);
+
+/**
+ * Reads a string written by Java's `writeUTF` and copies it as UTF-8 (no terminating NUL)
+ * to `buf`, which holds `buf_len` bytes; writes its length in bytes to `*out_len`. A buffer
+ * of 65535 bytes always suffices.
+ *
+ * Fails, consuming nothing, with `MEMSEG_STATUS_OUT_OF_BOUNDS` if the string does not fit in
+ * `buf_len` bytes, `MEMSEG_STATUS_END_OF_DATA` if the data ends inside it,
+ * `MEMSEG_STATUS_CORRUPTED` for malformed modified UTF-8, and
+ * `MEMSEG_STATUS_INVALID_ARGUMENT` for a string with an unpaired surrogate (read it with
+ * `memseg_input_view_read_utf16()`). Thread-safe.
+ */
+memseg_status memseg_input_view_read_utf(struct memseg_input_view view,
+                                         char *buf,
+                                         size_t buf_len,
+                                         size_t *out_len);
+
+/**
+ * Reads a string written by Java's `writeUTF` as UTF-16 code units, exactly as a Java
+ * `String` holds them, into `buf` (room for `buf_len` units, any alignment); writes the
+ * number of units to `*out_len`. A buffer of 65535 units always suffices.
+ *
+ * Fails, consuming nothing, as `memseg_input_view_read_utf()` (but never for unpaired
+ * surrogates). Thread-safe.
+ */
+memseg_status memseg_input_view_read_utf16(struct memseg_input_view view,
+                                           uint16_t *buf,
+                                           size_t buf_len,
+                                           size_t *out_len);
+
+/**
+ * The fast path for a host's own hot loop: lends the unread rest of the current segment as
+ * `*out_ptr` and `*out_len` (when the current segment is used up the view first moves to the
+ * next one; at the end of the data the length is 0). Read from it — for instance with the
+ * `memseg_raw_get_*` accessors of `memseg_inline.h` — then consume what was read with
+ * `memseg_input_view_skip()`. A value that straddles the window's end goes through the
+ * view's own read calls.
+ *
+ * The window is valid until the next call on this view (and while its segment is alive);
+ * `MEMSEG_STATUS_STALE_HANDLE` if that segment was freed. Thread-safe.
+ */
+memseg_status memseg_input_view_window(struct memseg_input_view view,
+                                       const uint8_t **out_ptr,
+                                       size_t *out_len);
+
+/**
+ * Skips exactly `len` bytes; `MEMSEG_STATUS_END_OF_DATA` (nothing skipped) if fewer are left.
+ * Thread-safe.
+ */
+memseg_status memseg_input_view_skip(struct memseg_input_view view, size_t len);
+
+/**
+ * Moves to absolute byte `offset` from the start of the view's data (up to and including its
+ * end). `MEMSEG_STATUS_OUT_OF_BOUNDS` beyond the end; the position does not change then.
+ * Thread-safe.
+ */
+memseg_status memseg_input_view_seek(struct memseg_input_view view, size_t offset);
+
+/**
+ * Moves to byte `offset` of segment `segment` (an index into the view's list).
+ * `MEMSEG_STATUS_INVALID_ARGUMENT` for an index beyond the list, `MEMSEG_STATUS_OUT_OF_BOUNDS`
+ * for an offset beyond that segment's data; the position does not change then. Thread-safe.
+ */
+memseg_status memseg_input_view_seek_to(struct memseg_input_view view,
+                                        size_t segment,
+                                        size_t offset);
+
+/**
+ * Writes the position of the next byte to read: segment index to `*out_segment`, offset in
+ * it to `*out_offset`. Thread-safe.
+ */
+memseg_status memseg_input_view_position(struct memseg_input_view view,
+                                         size_t *out_segment,
+                                         size_t *out_offset);
+
+/**
+ * Writes the absolute position (bytes from the start of the view's data) to `*out_offset`
+ * and the bytes left to read to `*out_available`. Thread-safe.
+ */
+memseg_status memseg_input_view_offset(struct memseg_input_view view,
+                                       size_t *out_offset,
+                                       size_t *out_available);
+
+/**
+ * Writes a `uint8_t`, big-endian (Java's DataOutput format, the default), at the position of the output view (1 bytes).
+ *
+ * A value may straddle two segments. `MEMSEG_STATUS_OUT_OF_SEGMENTS` if it does not fit in
+ * the segments left, `MEMSEG_STATUS_STALE_HANDLE` if a segment of the view was freed;
+ * nothing is written on failure. Thread-safe.
+ */
+memseg_status memseg_output_view_write_u8(struct memseg_output_view output_view,
+                                          uint8_t value);
+
+/**
+ * Writes a `uint8_t`, little-endian, at the position of the output view (1 bytes).
+ *
+ * A value may straddle two segments. `MEMSEG_STATUS_OUT_OF_SEGMENTS` if it does not fit in
+ * the segments left, `MEMSEG_STATUS_STALE_HANDLE` if a segment of the view was freed;
+ * nothing is written on failure. Thread-safe.
+ */
+memseg_status memseg_output_view_write_u8_le(struct memseg_output_view output_view, uint8_t value);
+
+/**
+ * Writes an `int8_t`, big-endian (Java's DataOutput format, the default), at the position of the output view (1 bytes).
+ *
+ * A value may straddle two segments. `MEMSEG_STATUS_OUT_OF_SEGMENTS` if it does not fit in
+ * the segments left, `MEMSEG_STATUS_STALE_HANDLE` if a segment of the view was freed;
+ * nothing is written on failure. Thread-safe.
+ */
+memseg_status memseg_output_view_write_i8(struct memseg_output_view output_view,
+                                          int8_t value);
+
+/**
+ * Writes an `int8_t`, little-endian, at the position of the output view (1 bytes).
+ *
+ * A value may straddle two segments. `MEMSEG_STATUS_OUT_OF_SEGMENTS` if it does not fit in
+ * the segments left, `MEMSEG_STATUS_STALE_HANDLE` if a segment of the view was freed;
+ * nothing is written on failure. Thread-safe.
+ */
+memseg_status memseg_output_view_write_i8_le(struct memseg_output_view output_view, int8_t value);
+
+/**
+ * Writes a `bool` (one byte: 1 or 0 written, any non-zero byte reads as true), big-endian (Java's DataOutput format, the default), at the position of the output view (1 bytes).
+ *
+ * A value may straddle two segments. `MEMSEG_STATUS_OUT_OF_SEGMENTS` if it does not fit in
+ * the segments left, `MEMSEG_STATUS_STALE_HANDLE` if a segment of the view was freed;
+ * nothing is written on failure. Thread-safe.
+ */
+memseg_status memseg_output_view_write_bool(struct memseg_output_view output_view,
+                                            bool value);
+
+/**
+ * Writes a `bool` (one byte: 1 or 0 written, any non-zero byte reads as true), little-endian, at the position of the output view (1 bytes).
+ *
+ * A value may straddle two segments. `MEMSEG_STATUS_OUT_OF_SEGMENTS` if it does not fit in
+ * the segments left, `MEMSEG_STATUS_STALE_HANDLE` if a segment of the view was freed;
+ * nothing is written on failure. Thread-safe.
+ */
+memseg_status memseg_output_view_write_bool_le(struct memseg_output_view output_view,
+                                               bool value);
+
+/**
+ * Writes a `uint16_t`, big-endian (Java's DataOutput format, the default), at the position of the output view (2 bytes).
+ *
+ * A value may straddle two segments. `MEMSEG_STATUS_OUT_OF_SEGMENTS` if it does not fit in
+ * the segments left, `MEMSEG_STATUS_STALE_HANDLE` if a segment of the view was freed;
+ * nothing is written on failure. Thread-safe.
+ */
+memseg_status memseg_output_view_write_u16(struct memseg_output_view output_view,
+                                           uint16_t value);
+
+/**
+ * Writes a `uint16_t`, little-endian, at the position of the output view (2 bytes).
+ *
+ * A value may straddle two segments. `MEMSEG_STATUS_OUT_OF_SEGMENTS` if it does not fit in
+ * the segments left, `MEMSEG_STATUS_STALE_HANDLE` if a segment of the view was freed;
+ * nothing is written on failure. Thread-safe.
+ */
+memseg_status memseg_output_view_write_u16_le(struct memseg_output_view output_view,
+                                              uint16_t value);
+
+/**
+ * Writes an `int16_t`, big-endian (Java's DataOutput format, the default), at the position of the output view (2 bytes).
+ *
+ * A value may straddle two segments. `MEMSEG_STATUS_OUT_OF_SEGMENTS` if it does not fit in
+ * the segments left, `MEMSEG_STATUS_STALE_HANDLE` if a segment of the view was freed;
+ * nothing is written on failure. Thread-safe.
+ */
+memseg_status memseg_output_view_write_i16(struct memseg_output_view output_view,
+                                           int16_t value);
+
+/**
+ * Writes an `int16_t`, little-endian, at the position of the output view (2 bytes).
+ *
+ * A value may straddle two segments. `MEMSEG_STATUS_OUT_OF_SEGMENTS` if it does not fit in
+ * the segments left, `MEMSEG_STATUS_STALE_HANDLE` if a segment of the view was freed;
+ * nothing is written on failure. Thread-safe.
+ */
+memseg_status memseg_output_view_write_i16_le(struct memseg_output_view output_view, int16_t value);
+
+/**
+ * Writes a `char` as Java has it (a UTF-16 code unit, `uint16_t`), big-endian (Java's DataOutput format, the default), at the position of the output view (2 bytes).
+ *
+ * A value may straddle two segments. `MEMSEG_STATUS_OUT_OF_SEGMENTS` if it does not fit in
+ * the segments left, `MEMSEG_STATUS_STALE_HANDLE` if a segment of the view was freed;
+ * nothing is written on failure. Thread-safe.
+ */
+memseg_status memseg_output_view_write_char(struct memseg_output_view output_view,
+                                            uint16_t value);
+
+/**
+ * Writes a `char` as Java has it (a UTF-16 code unit, `uint16_t`), little-endian, at the position of the output view (2 bytes).
+ *
+ * A value may straddle two segments. `MEMSEG_STATUS_OUT_OF_SEGMENTS` if it does not fit in
+ * the segments left, `MEMSEG_STATUS_STALE_HANDLE` if a segment of the view was freed;
+ * nothing is written on failure. Thread-safe.
+ */
+memseg_status memseg_output_view_write_char_le(struct memseg_output_view output_view,
+                                               uint16_t value);
+
+/**
+ * Writes a `uint32_t`, big-endian (Java's DataOutput format, the default), at the position of the output view (4 bytes).
+ *
+ * A value may straddle two segments. `MEMSEG_STATUS_OUT_OF_SEGMENTS` if it does not fit in
+ * the segments left, `MEMSEG_STATUS_STALE_HANDLE` if a segment of the view was freed;
+ * nothing is written on failure. Thread-safe.
+ */
+memseg_status memseg_output_view_write_u32(struct memseg_output_view output_view,
+                                           uint32_t value);
+
+/**
+ * Writes a `uint32_t`, little-endian, at the position of the output view (4 bytes).
+ *
+ * A value may straddle two segments. `MEMSEG_STATUS_OUT_OF_SEGMENTS` if it does not fit in
+ * the segments left, `MEMSEG_STATUS_STALE_HANDLE` if a segment of the view was freed;
+ * nothing is written on failure. Thread-safe.
+ */
+memseg_status memseg_output_view_write_u32_le(struct memseg_output_view output_view,
+                                              uint32_t value);
+
+/**
+ * Writes an `int32_t`, big-endian (Java's DataOutput format, the default), at the position of the output view (4 bytes).
+ *
+ * A value may straddle two segments. `MEMSEG_STATUS_OUT_OF_SEGMENTS` if it does not fit in
+ * the segments left, `MEMSEG_STATUS_STALE_HANDLE` if a segment of the view was freed;
+ * nothing is written on failure. Thread-safe.
+ */
+memseg_status memseg_output_view_write_i32(struct memseg_output_view output_view,
+                                           int32_t value);
+
+/**
+ * Writes an `int32_t`, little-endian, at the position of the output view (4 bytes).
+ *
+ * A value may straddle two segments. `MEMSEG_STATUS_OUT_OF_SEGMENTS` if it does not fit in
+ * the segments left, `MEMSEG_STATUS_STALE_HANDLE` if a segment of the view was freed;
+ * nothing is written on failure. Thread-safe.
+ */
+memseg_status memseg_output_view_write_i32_le(struct memseg_output_view output_view, int32_t value);
+
+/**
+ * Writes a `uint64_t`, big-endian (Java's DataOutput format, the default), at the position of the output view (8 bytes).
+ *
+ * A value may straddle two segments. `MEMSEG_STATUS_OUT_OF_SEGMENTS` if it does not fit in
+ * the segments left, `MEMSEG_STATUS_STALE_HANDLE` if a segment of the view was freed;
+ * nothing is written on failure. Thread-safe.
+ */
+memseg_status memseg_output_view_write_u64(struct memseg_output_view output_view,
+                                           uint64_t value);
+
+/**
+ * Writes a `uint64_t`, little-endian, at the position of the output view (8 bytes).
+ *
+ * A value may straddle two segments. `MEMSEG_STATUS_OUT_OF_SEGMENTS` if it does not fit in
+ * the segments left, `MEMSEG_STATUS_STALE_HANDLE` if a segment of the view was freed;
+ * nothing is written on failure. Thread-safe.
+ */
+memseg_status memseg_output_view_write_u64_le(struct memseg_output_view output_view,
+                                              uint64_t value);
+
+/**
+ * Writes an `int64_t`, big-endian (Java's DataOutput format, the default), at the position of the output view (8 bytes).
+ *
+ * A value may straddle two segments. `MEMSEG_STATUS_OUT_OF_SEGMENTS` if it does not fit in
+ * the segments left, `MEMSEG_STATUS_STALE_HANDLE` if a segment of the view was freed;
+ * nothing is written on failure. Thread-safe.
+ */
+memseg_status memseg_output_view_write_i64(struct memseg_output_view output_view,
+                                           int64_t value);
+
+/**
+ * Writes an `int64_t`, little-endian, at the position of the output view (8 bytes).
+ *
+ * A value may straddle two segments. `MEMSEG_STATUS_OUT_OF_SEGMENTS` if it does not fit in
+ * the segments left, `MEMSEG_STATUS_STALE_HANDLE` if a segment of the view was freed;
+ * nothing is written on failure. Thread-safe.
+ */
+memseg_status memseg_output_view_write_i64_le(struct memseg_output_view output_view, int64_t value);
+
+/**
+ * Writes a `float` (IEEE 754 bits, NaN payloads kept), big-endian (Java's DataOutput format, the default), at the position of the output view (4 bytes).
+ *
+ * A value may straddle two segments. `MEMSEG_STATUS_OUT_OF_SEGMENTS` if it does not fit in
+ * the segments left, `MEMSEG_STATUS_STALE_HANDLE` if a segment of the view was freed;
+ * nothing is written on failure. Thread-safe.
+ */
+memseg_status memseg_output_view_write_f32(struct memseg_output_view output_view,
+                                           float value);
+
+/**
+ * Writes a `float` (IEEE 754 bits, NaN payloads kept), little-endian, at the position of the output view (4 bytes).
+ *
+ * A value may straddle two segments. `MEMSEG_STATUS_OUT_OF_SEGMENTS` if it does not fit in
+ * the segments left, `MEMSEG_STATUS_STALE_HANDLE` if a segment of the view was freed;
+ * nothing is written on failure. Thread-safe.
+ */
+memseg_status memseg_output_view_write_f32_le(struct memseg_output_view output_view,
+                                              float value);
+
+/**
+ * Writes a `double` (IEEE 754 bits, NaN payloads kept), big-endian (Java's DataOutput format, the default), at the position of the output view (8 bytes).
+ *
+ * A value may straddle two segments. `MEMSEG_STATUS_OUT_OF_SEGMENTS` if it does not fit in
+ * the segments left, `MEMSEG_STATUS_STALE_HANDLE` if a segment of the view was freed;
+ * nothing is written on failure. Thread-safe.
+ */
+memseg_status memseg_output_view_write_f64(struct memseg_output_view output_view,
+                                           double value);
+
+/**
+ * Writes a `double` (IEEE 754 bits, NaN payloads kept), little-endian, at the position of the output view (8 bytes).
+ *
+ * A value may straddle two segments. `MEMSEG_STATUS_OUT_OF_SEGMENTS` if it does not fit in
+ * the segments left, `MEMSEG_STATUS_STALE_HANDLE` if a segment of the view was freed;
+ * nothing is written on failure. Thread-safe.
+ */
+memseg_status memseg_output_view_write_f64_le(struct memseg_output_view output_view,
+                                              double value);
+
+/**
+ * Reads a `uint8_t`, big-endian (Java's DataOutput format, the default), from the position of the input view (1 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 1 bytes are left: nothing is consumed and
+ * `*out_value` is not written. A value may straddle two segments. `MEMSEG_STATUS_STALE_HANDLE` if a segment it touches
+ * was freed. Thread-safe.
+ */
+memseg_status memseg_input_view_read_u8(struct memseg_input_view input_view,
+                                        uint8_t *out_value);
+
+/**
+ * Reads a `uint8_t`, little-endian, from the position of the input view (1 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 1 bytes are left: nothing is consumed and
+ * `*out_value` is not written. A value may straddle two segments. `MEMSEG_STATUS_STALE_HANDLE` if a segment it touches
+ * was freed. Thread-safe.
+ */
+memseg_status memseg_input_view_read_u8_le(struct memseg_input_view input_view,
+                                           uint8_t *out_value);
+
+/**
+ * Reads an `int8_t`, big-endian (Java's DataOutput format, the default), from the position of the input view (1 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 1 bytes are left: nothing is consumed and
+ * `*out_value` is not written. A value may straddle two segments. `MEMSEG_STATUS_STALE_HANDLE` if a segment it touches
+ * was freed. Thread-safe.
+ */
+memseg_status memseg_input_view_read_i8(struct memseg_input_view input_view,
+                                        int8_t *out_value);
+
+/**
+ * Reads an `int8_t`, little-endian, from the position of the input view (1 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 1 bytes are left: nothing is consumed and
+ * `*out_value` is not written. A value may straddle two segments. `MEMSEG_STATUS_STALE_HANDLE` if a segment it touches
+ * was freed. Thread-safe.
+ */
+memseg_status memseg_input_view_read_i8_le(struct memseg_input_view input_view,
+                                           int8_t *out_value);
+
+/**
+ * Reads a `bool` (one byte: 1 or 0 written, any non-zero byte reads as true), big-endian (Java's DataOutput format, the default), from the position of the input view (1 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 1 bytes are left: nothing is consumed and
+ * `*out_value` is not written. A value may straddle two segments. `MEMSEG_STATUS_STALE_HANDLE` if a segment it touches
+ * was freed. Thread-safe.
+ */
+memseg_status memseg_input_view_read_bool(struct memseg_input_view input_view,
+                                          bool *out_value);
+
+/**
+ * Reads a `bool` (one byte: 1 or 0 written, any non-zero byte reads as true), little-endian, from the position of the input view (1 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 1 bytes are left: nothing is consumed and
+ * `*out_value` is not written. A value may straddle two segments. `MEMSEG_STATUS_STALE_HANDLE` if a segment it touches
+ * was freed. Thread-safe.
+ */
+memseg_status memseg_input_view_read_bool_le(struct memseg_input_view input_view,
+                                             bool *out_value);
+
+/**
+ * Reads a `uint16_t`, big-endian (Java's DataOutput format, the default), from the position of the input view (2 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 2 bytes are left: nothing is consumed and
+ * `*out_value` is not written. A value may straddle two segments. `MEMSEG_STATUS_STALE_HANDLE` if a segment it touches
+ * was freed. Thread-safe.
+ */
+memseg_status memseg_input_view_read_u16(struct memseg_input_view input_view,
+                                         uint16_t *out_value);
+
+/**
+ * Reads a `uint16_t`, little-endian, from the position of the input view (2 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 2 bytes are left: nothing is consumed and
+ * `*out_value` is not written. A value may straddle two segments. `MEMSEG_STATUS_STALE_HANDLE` if a segment it touches
+ * was freed. Thread-safe.
+ */
+memseg_status memseg_input_view_read_u16_le(struct memseg_input_view input_view,
+                                            uint16_t *out_value);
+
+/**
+ * Reads an `int16_t`, big-endian (Java's DataOutput format, the default), from the position of the input view (2 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 2 bytes are left: nothing is consumed and
+ * `*out_value` is not written. A value may straddle two segments. `MEMSEG_STATUS_STALE_HANDLE` if a segment it touches
+ * was freed. Thread-safe.
+ */
+memseg_status memseg_input_view_read_i16(struct memseg_input_view input_view,
+                                         int16_t *out_value);
+
+/**
+ * Reads an `int16_t`, little-endian, from the position of the input view (2 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 2 bytes are left: nothing is consumed and
+ * `*out_value` is not written. A value may straddle two segments. `MEMSEG_STATUS_STALE_HANDLE` if a segment it touches
+ * was freed. Thread-safe.
+ */
+memseg_status memseg_input_view_read_i16_le(struct memseg_input_view input_view,
+                                            int16_t *out_value);
+
+/**
+ * Reads a `char` as Java has it (a UTF-16 code unit, `uint16_t`), big-endian (Java's DataOutput format, the default), from the position of the input view (2 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 2 bytes are left: nothing is consumed and
+ * `*out_value` is not written. A value may straddle two segments. `MEMSEG_STATUS_STALE_HANDLE` if a segment it touches
+ * was freed. Thread-safe.
+ */
+memseg_status memseg_input_view_read_char(struct memseg_input_view input_view,
+                                          uint16_t *out_value);
+
+/**
+ * Reads a `char` as Java has it (a UTF-16 code unit, `uint16_t`), little-endian, from the position of the input view (2 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 2 bytes are left: nothing is consumed and
+ * `*out_value` is not written. A value may straddle two segments. `MEMSEG_STATUS_STALE_HANDLE` if a segment it touches
+ * was freed. Thread-safe.
+ */
+memseg_status memseg_input_view_read_char_le(struct memseg_input_view input_view,
+                                             uint16_t *out_value);
+
+/**
+ * Reads a `uint32_t`, big-endian (Java's DataOutput format, the default), from the position of the input view (4 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 4 bytes are left: nothing is consumed and
+ * `*out_value` is not written. A value may straddle two segments. `MEMSEG_STATUS_STALE_HANDLE` if a segment it touches
+ * was freed. Thread-safe.
+ */
+memseg_status memseg_input_view_read_u32(struct memseg_input_view input_view,
+                                         uint32_t *out_value);
+
+/**
+ * Reads a `uint32_t`, little-endian, from the position of the input view (4 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 4 bytes are left: nothing is consumed and
+ * `*out_value` is not written. A value may straddle two segments. `MEMSEG_STATUS_STALE_HANDLE` if a segment it touches
+ * was freed. Thread-safe.
+ */
+memseg_status memseg_input_view_read_u32_le(struct memseg_input_view input_view,
+                                            uint32_t *out_value);
+
+/**
+ * Reads an `int32_t`, big-endian (Java's DataOutput format, the default), from the position of the input view (4 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 4 bytes are left: nothing is consumed and
+ * `*out_value` is not written. A value may straddle two segments. `MEMSEG_STATUS_STALE_HANDLE` if a segment it touches
+ * was freed. Thread-safe.
+ */
+memseg_status memseg_input_view_read_i32(struct memseg_input_view input_view,
+                                         int32_t *out_value);
+
+/**
+ * Reads an `int32_t`, little-endian, from the position of the input view (4 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 4 bytes are left: nothing is consumed and
+ * `*out_value` is not written. A value may straddle two segments. `MEMSEG_STATUS_STALE_HANDLE` if a segment it touches
+ * was freed. Thread-safe.
+ */
+memseg_status memseg_input_view_read_i32_le(struct memseg_input_view input_view,
+                                            int32_t *out_value);
+
+/**
+ * Reads a `uint64_t`, big-endian (Java's DataOutput format, the default), from the position of the input view (8 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 8 bytes are left: nothing is consumed and
+ * `*out_value` is not written. A value may straddle two segments. `MEMSEG_STATUS_STALE_HANDLE` if a segment it touches
+ * was freed. Thread-safe.
+ */
+memseg_status memseg_input_view_read_u64(struct memseg_input_view input_view,
+                                         uint64_t *out_value);
+
+/**
+ * Reads a `uint64_t`, little-endian, from the position of the input view (8 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 8 bytes are left: nothing is consumed and
+ * `*out_value` is not written. A value may straddle two segments. `MEMSEG_STATUS_STALE_HANDLE` if a segment it touches
+ * was freed. Thread-safe.
+ */
+memseg_status memseg_input_view_read_u64_le(struct memseg_input_view input_view,
+                                            uint64_t *out_value);
+
+/**
+ * Reads an `int64_t`, big-endian (Java's DataOutput format, the default), from the position of the input view (8 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 8 bytes are left: nothing is consumed and
+ * `*out_value` is not written. A value may straddle two segments. `MEMSEG_STATUS_STALE_HANDLE` if a segment it touches
+ * was freed. Thread-safe.
+ */
+memseg_status memseg_input_view_read_i64(struct memseg_input_view input_view,
+                                         int64_t *out_value);
+
+/**
+ * Reads an `int64_t`, little-endian, from the position of the input view (8 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 8 bytes are left: nothing is consumed and
+ * `*out_value` is not written. A value may straddle two segments. `MEMSEG_STATUS_STALE_HANDLE` if a segment it touches
+ * was freed. Thread-safe.
+ */
+memseg_status memseg_input_view_read_i64_le(struct memseg_input_view input_view,
+                                            int64_t *out_value);
+
+/**
+ * Reads a `float` (IEEE 754 bits, NaN payloads kept), big-endian (Java's DataOutput format, the default), from the position of the input view (4 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 4 bytes are left: nothing is consumed and
+ * `*out_value` is not written. A value may straddle two segments. `MEMSEG_STATUS_STALE_HANDLE` if a segment it touches
+ * was freed. Thread-safe.
+ */
+memseg_status memseg_input_view_read_f32(struct memseg_input_view input_view,
+                                         float *out_value);
+
+/**
+ * Reads a `float` (IEEE 754 bits, NaN payloads kept), little-endian, from the position of the input view (4 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 4 bytes are left: nothing is consumed and
+ * `*out_value` is not written. A value may straddle two segments. `MEMSEG_STATUS_STALE_HANDLE` if a segment it touches
+ * was freed. Thread-safe.
+ */
+memseg_status memseg_input_view_read_f32_le(struct memseg_input_view input_view,
+                                            float *out_value);
+
+/**
+ * Reads a `double` (IEEE 754 bits, NaN payloads kept), big-endian (Java's DataOutput format, the default), from the position of the input view (8 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 8 bytes are left: nothing is consumed and
+ * `*out_value` is not written. A value may straddle two segments. `MEMSEG_STATUS_STALE_HANDLE` if a segment it touches
+ * was freed. Thread-safe.
+ */
+memseg_status memseg_input_view_read_f64(struct memseg_input_view input_view,
+                                         double *out_value);
+
+/**
+ * Reads a `double` (IEEE 754 bits, NaN payloads kept), little-endian, from the position of the input view (8 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 8 bytes are left: nothing is consumed and
+ * `*out_value` is not written. A value may straddle two segments. `MEMSEG_STATUS_STALE_HANDLE` if a segment it touches
+ * was freed. Thread-safe.
+ */
+memseg_status memseg_input_view_read_f64_le(struct memseg_input_view input_view,
+                                            double *out_value);
+
+/**
+ * Writes a `uint8_t`, big-endian (Java's DataOutput format, the default), at the position of the serialization buffer (1 bytes).
+ *
+ * The buffer grows as needed; `MEMSEG_STATUS_ALLOCATION_FAILED` if the allocator refuses,
+ * and nothing is written then. Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_write_u8(struct memseg_serialization_buffer serialization_buffer,
+                                                   uint8_t value);
+
+/**
+ * Writes a `uint8_t`, little-endian, at the position of the serialization buffer (1 bytes).
+ *
+ * The buffer grows as needed; `MEMSEG_STATUS_ALLOCATION_FAILED` if the allocator refuses,
+ * and nothing is written then. Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_write_u8_le(struct memseg_serialization_buffer serialization_buffer,
+                                                      uint8_t value);
+
+/**
+ * Writes an `int8_t`, big-endian (Java's DataOutput format, the default), at the position of the serialization buffer (1 bytes).
+ *
+ * The buffer grows as needed; `MEMSEG_STATUS_ALLOCATION_FAILED` if the allocator refuses,
+ * and nothing is written then. Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_write_i8(struct memseg_serialization_buffer serialization_buffer,
+                                                   int8_t value);
+
+/**
+ * Writes an `int8_t`, little-endian, at the position of the serialization buffer (1 bytes).
+ *
+ * The buffer grows as needed; `MEMSEG_STATUS_ALLOCATION_FAILED` if the allocator refuses,
+ * and nothing is written then. Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_write_i8_le(struct memseg_serialization_buffer serialization_buffer,
+                                                      int8_t value);
+
+/**
+ * Writes a `bool` (one byte: 1 or 0 written, any non-zero byte reads as true), big-endian (Java's DataOutput format, the default), at the position of the serialization buffer (1 bytes).
+ *
+ * The buffer grows as needed; `MEMSEG_STATUS_ALLOCATION_FAILED` if the allocator refuses,
+ * and nothing is written then. Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_write_bool(struct memseg_serialization_buffer serialization_buffer,
+                                                     bool value);
+
+/**
+ * Writes a `bool` (one byte: 1 or 0 written, any non-zero byte reads as true), little-endian, at the position of the serialization buffer (1 bytes).
+ *
+ * The buffer grows as needed; `MEMSEG_STATUS_ALLOCATION_FAILED` if the allocator refuses,
+ * and nothing is written then. Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_write_bool_le(struct memseg_serialization_buffer serialization_buffer,
+                                                        bool value);
+
+/**
+ * Writes a `uint16_t`, big-endian (Java's DataOutput format, the default), at the position of the serialization buffer (2 bytes).
+ *
+ * The buffer grows as needed; `MEMSEG_STATUS_ALLOCATION_FAILED` if the allocator refuses,
+ * and nothing is written then. Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_write_u16(struct memseg_serialization_buffer serialization_buffer,
+                                                    uint16_t value);
+
+/**
+ * Writes a `uint16_t`, little-endian, at the position of the serialization buffer (2 bytes).
+ *
+ * The buffer grows as needed; `MEMSEG_STATUS_ALLOCATION_FAILED` if the allocator refuses,
+ * and nothing is written then. Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_write_u16_le(struct memseg_serialization_buffer serialization_buffer,
+                                                       uint16_t value);
+
+/**
+ * Writes an `int16_t`, big-endian (Java's DataOutput format, the default), at the position of the serialization buffer (2 bytes).
+ *
+ * The buffer grows as needed; `MEMSEG_STATUS_ALLOCATION_FAILED` if the allocator refuses,
+ * and nothing is written then. Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_write_i16(struct memseg_serialization_buffer serialization_buffer,
+                                                    int16_t value);
+
+/**
+ * Writes an `int16_t`, little-endian, at the position of the serialization buffer (2 bytes).
+ *
+ * The buffer grows as needed; `MEMSEG_STATUS_ALLOCATION_FAILED` if the allocator refuses,
+ * and nothing is written then. Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_write_i16_le(struct memseg_serialization_buffer serialization_buffer,
+                                                       int16_t value);
+
+/**
+ * Writes a `char` as Java has it (a UTF-16 code unit, `uint16_t`), big-endian (Java's DataOutput format, the default), at the position of the serialization buffer (2 bytes).
+ *
+ * The buffer grows as needed; `MEMSEG_STATUS_ALLOCATION_FAILED` if the allocator refuses,
+ * and nothing is written then. Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_write_char(struct memseg_serialization_buffer serialization_buffer,
+                                                     uint16_t value);
+
+/**
+ * Writes a `char` as Java has it (a UTF-16 code unit, `uint16_t`), little-endian, at the position of the serialization buffer (2 bytes).
+ *
+ * The buffer grows as needed; `MEMSEG_STATUS_ALLOCATION_FAILED` if the allocator refuses,
+ * and nothing is written then. Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_write_char_le(struct memseg_serialization_buffer serialization_buffer,
+                                                        uint16_t value);
+
+/**
+ * Writes a `uint32_t`, big-endian (Java's DataOutput format, the default), at the position of the serialization buffer (4 bytes).
+ *
+ * The buffer grows as needed; `MEMSEG_STATUS_ALLOCATION_FAILED` if the allocator refuses,
+ * and nothing is written then. Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_write_u32(struct memseg_serialization_buffer serialization_buffer,
+                                                    uint32_t value);
+
+/**
+ * Writes a `uint32_t`, little-endian, at the position of the serialization buffer (4 bytes).
+ *
+ * The buffer grows as needed; `MEMSEG_STATUS_ALLOCATION_FAILED` if the allocator refuses,
+ * and nothing is written then. Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_write_u32_le(struct memseg_serialization_buffer serialization_buffer,
+                                                       uint32_t value);
+
+/**
+ * Writes an `int32_t`, big-endian (Java's DataOutput format, the default), at the position of the serialization buffer (4 bytes).
+ *
+ * The buffer grows as needed; `MEMSEG_STATUS_ALLOCATION_FAILED` if the allocator refuses,
+ * and nothing is written then. Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_write_i32(struct memseg_serialization_buffer serialization_buffer,
+                                                    int32_t value);
+
+/**
+ * Writes an `int32_t`, little-endian, at the position of the serialization buffer (4 bytes).
+ *
+ * The buffer grows as needed; `MEMSEG_STATUS_ALLOCATION_FAILED` if the allocator refuses,
+ * and nothing is written then. Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_write_i32_le(struct memseg_serialization_buffer serialization_buffer,
+                                                       int32_t value);
+
+/**
+ * Writes a `uint64_t`, big-endian (Java's DataOutput format, the default), at the position of the serialization buffer (8 bytes).
+ *
+ * The buffer grows as needed; `MEMSEG_STATUS_ALLOCATION_FAILED` if the allocator refuses,
+ * and nothing is written then. Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_write_u64(struct memseg_serialization_buffer serialization_buffer,
+                                                    uint64_t value);
+
+/**
+ * Writes a `uint64_t`, little-endian, at the position of the serialization buffer (8 bytes).
+ *
+ * The buffer grows as needed; `MEMSEG_STATUS_ALLOCATION_FAILED` if the allocator refuses,
+ * and nothing is written then. Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_write_u64_le(struct memseg_serialization_buffer serialization_buffer,
+                                                       uint64_t value);
+
+/**
+ * Writes an `int64_t`, big-endian (Java's DataOutput format, the default), at the position of the serialization buffer (8 bytes).
+ *
+ * The buffer grows as needed; `MEMSEG_STATUS_ALLOCATION_FAILED` if the allocator refuses,
+ * and nothing is written then. Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_write_i64(struct memseg_serialization_buffer serialization_buffer,
+                                                    int64_t value);
+
+/**
+ * Writes an `int64_t`, little-endian, at the position of the serialization buffer (8 bytes).
+ *
+ * The buffer grows as needed; `MEMSEG_STATUS_ALLOCATION_FAILED` if the allocator refuses,
+ * and nothing is written then. Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_write_i64_le(struct memseg_serialization_buffer serialization_buffer,
+                                                       int64_t value);
+
+/**
+ * Writes a `float` (IEEE 754 bits, NaN payloads kept), big-endian (Java's DataOutput format, the default), at the position of the serialization buffer (4 bytes).
+ *
+ * The buffer grows as needed; `MEMSEG_STATUS_ALLOCATION_FAILED` if the allocator refuses,
+ * and nothing is written then. Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_write_f32(struct memseg_serialization_buffer serialization_buffer,
+                                                    float value);
+
+/**
+ * Writes a `float` (IEEE 754 bits, NaN payloads kept), little-endian, at the position of the serialization buffer (4 bytes).
+ *
+ * The buffer grows as needed; `MEMSEG_STATUS_ALLOCATION_FAILED` if the allocator refuses,
+ * and nothing is written then. Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_write_f32_le(struct memseg_serialization_buffer serialization_buffer,
+                                                       float value);
+
+/**
+ * Writes a `double` (IEEE 754 bits, NaN payloads kept), big-endian (Java's DataOutput format, the default), at the position of the serialization buffer (8 bytes).
+ *
+ * The buffer grows as needed; `MEMSEG_STATUS_ALLOCATION_FAILED` if the allocator refuses,
+ * and nothing is written then. Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_write_f64(struct memseg_serialization_buffer serialization_buffer,
+                                                    double value);
+
+/**
+ * Writes a `double` (IEEE 754 bits, NaN payloads kept), little-endian, at the position of the serialization buffer (8 bytes).
+ *
+ * The buffer grows as needed; `MEMSEG_STATUS_ALLOCATION_FAILED` if the allocator refuses,
+ * and nothing is written then. Thread-safe.
+ */
+memseg_status memseg_serialization_buffer_write_f64_le(struct memseg_serialization_buffer serialization_buffer,
+                                                       double value);
+
+/**
+ * Reads a `uint8_t`, big-endian (Java's DataOutput format, the default), from the position of the serialization reader (1 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 1 bytes are left: nothing is consumed and
+ * `*out_value` is not written. It reads the reader's own copy of the bytes. Thread-safe.
+ */
+memseg_status memseg_serialization_reader_read_u8(struct memseg_serialization_reader serialization_reader,
+                                                  uint8_t *out_value);
+
+/**
+ * Reads a `uint8_t`, little-endian, from the position of the serialization reader (1 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 1 bytes are left: nothing is consumed and
+ * `*out_value` is not written. It reads the reader's own copy of the bytes. Thread-safe.
+ */
+memseg_status memseg_serialization_reader_read_u8_le(struct memseg_serialization_reader serialization_reader,
+                                                     uint8_t *out_value);
+
+/**
+ * Reads an `int8_t`, big-endian (Java's DataOutput format, the default), from the position of the serialization reader (1 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 1 bytes are left: nothing is consumed and
+ * `*out_value` is not written. It reads the reader's own copy of the bytes. Thread-safe.
+ */
+memseg_status memseg_serialization_reader_read_i8(struct memseg_serialization_reader serialization_reader,
+                                                  int8_t *out_value);
+
+/**
+ * Reads an `int8_t`, little-endian, from the position of the serialization reader (1 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 1 bytes are left: nothing is consumed and
+ * `*out_value` is not written. It reads the reader's own copy of the bytes. Thread-safe.
+ */
+memseg_status memseg_serialization_reader_read_i8_le(struct memseg_serialization_reader serialization_reader,
+                                                     int8_t *out_value);
+
+/**
+ * Reads a `bool` (one byte: 1 or 0 written, any non-zero byte reads as true), big-endian (Java's DataOutput format, the default), from the position of the serialization reader (1 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 1 bytes are left: nothing is consumed and
+ * `*out_value` is not written. It reads the reader's own copy of the bytes. Thread-safe.
+ */
+memseg_status memseg_serialization_reader_read_bool(struct memseg_serialization_reader serialization_reader,
+                                                    bool *out_value);
+
+/**
+ * Reads a `bool` (one byte: 1 or 0 written, any non-zero byte reads as true), little-endian, from the position of the serialization reader (1 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 1 bytes are left: nothing is consumed and
+ * `*out_value` is not written. It reads the reader's own copy of the bytes. Thread-safe.
+ */
+memseg_status memseg_serialization_reader_read_bool_le(struct memseg_serialization_reader serialization_reader,
+                                                       bool *out_value);
+
+/**
+ * Reads a `uint16_t`, big-endian (Java's DataOutput format, the default), from the position of the serialization reader (2 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 2 bytes are left: nothing is consumed and
+ * `*out_value` is not written. It reads the reader's own copy of the bytes. Thread-safe.
+ */
+memseg_status memseg_serialization_reader_read_u16(struct memseg_serialization_reader serialization_reader,
+                                                   uint16_t *out_value);
+
+/**
+ * Reads a `uint16_t`, little-endian, from the position of the serialization reader (2 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 2 bytes are left: nothing is consumed and
+ * `*out_value` is not written. It reads the reader's own copy of the bytes. Thread-safe.
+ */
+memseg_status memseg_serialization_reader_read_u16_le(struct memseg_serialization_reader serialization_reader,
+                                                      uint16_t *out_value);
+
+/**
+ * Reads an `int16_t`, big-endian (Java's DataOutput format, the default), from the position of the serialization reader (2 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 2 bytes are left: nothing is consumed and
+ * `*out_value` is not written. It reads the reader's own copy of the bytes. Thread-safe.
+ */
+memseg_status memseg_serialization_reader_read_i16(struct memseg_serialization_reader serialization_reader,
+                                                   int16_t *out_value);
+
+/**
+ * Reads an `int16_t`, little-endian, from the position of the serialization reader (2 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 2 bytes are left: nothing is consumed and
+ * `*out_value` is not written. It reads the reader's own copy of the bytes. Thread-safe.
+ */
+memseg_status memseg_serialization_reader_read_i16_le(struct memseg_serialization_reader serialization_reader,
+                                                      int16_t *out_value);
+
+/**
+ * Reads a `char` as Java has it (a UTF-16 code unit, `uint16_t`), big-endian (Java's DataOutput format, the default), from the position of the serialization reader (2 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 2 bytes are left: nothing is consumed and
+ * `*out_value` is not written. It reads the reader's own copy of the bytes. Thread-safe.
+ */
+memseg_status memseg_serialization_reader_read_char(struct memseg_serialization_reader serialization_reader,
+                                                    uint16_t *out_value);
+
+/**
+ * Reads a `char` as Java has it (a UTF-16 code unit, `uint16_t`), little-endian, from the position of the serialization reader (2 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 2 bytes are left: nothing is consumed and
+ * `*out_value` is not written. It reads the reader's own copy of the bytes. Thread-safe.
+ */
+memseg_status memseg_serialization_reader_read_char_le(struct memseg_serialization_reader serialization_reader,
+                                                       uint16_t *out_value);
+
+/**
+ * Reads a `uint32_t`, big-endian (Java's DataOutput format, the default), from the position of the serialization reader (4 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 4 bytes are left: nothing is consumed and
+ * `*out_value` is not written. It reads the reader's own copy of the bytes. Thread-safe.
+ */
+memseg_status memseg_serialization_reader_read_u32(struct memseg_serialization_reader serialization_reader,
+                                                   uint32_t *out_value);
+
+/**
+ * Reads a `uint32_t`, little-endian, from the position of the serialization reader (4 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 4 bytes are left: nothing is consumed and
+ * `*out_value` is not written. It reads the reader's own copy of the bytes. Thread-safe.
+ */
+memseg_status memseg_serialization_reader_read_u32_le(struct memseg_serialization_reader serialization_reader,
+                                                      uint32_t *out_value);
+
+/**
+ * Reads an `int32_t`, big-endian (Java's DataOutput format, the default), from the position of the serialization reader (4 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 4 bytes are left: nothing is consumed and
+ * `*out_value` is not written. It reads the reader's own copy of the bytes. Thread-safe.
+ */
+memseg_status memseg_serialization_reader_read_i32(struct memseg_serialization_reader serialization_reader,
+                                                   int32_t *out_value);
+
+/**
+ * Reads an `int32_t`, little-endian, from the position of the serialization reader (4 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 4 bytes are left: nothing is consumed and
+ * `*out_value` is not written. It reads the reader's own copy of the bytes. Thread-safe.
+ */
+memseg_status memseg_serialization_reader_read_i32_le(struct memseg_serialization_reader serialization_reader,
+                                                      int32_t *out_value);
+
+/**
+ * Reads a `uint64_t`, big-endian (Java's DataOutput format, the default), from the position of the serialization reader (8 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 8 bytes are left: nothing is consumed and
+ * `*out_value` is not written. It reads the reader's own copy of the bytes. Thread-safe.
+ */
+memseg_status memseg_serialization_reader_read_u64(struct memseg_serialization_reader serialization_reader,
+                                                   uint64_t *out_value);
+
+/**
+ * Reads a `uint64_t`, little-endian, from the position of the serialization reader (8 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 8 bytes are left: nothing is consumed and
+ * `*out_value` is not written. It reads the reader's own copy of the bytes. Thread-safe.
+ */
+memseg_status memseg_serialization_reader_read_u64_le(struct memseg_serialization_reader serialization_reader,
+                                                      uint64_t *out_value);
+
+/**
+ * Reads an `int64_t`, big-endian (Java's DataOutput format, the default), from the position of the serialization reader (8 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 8 bytes are left: nothing is consumed and
+ * `*out_value` is not written. It reads the reader's own copy of the bytes. Thread-safe.
+ */
+memseg_status memseg_serialization_reader_read_i64(struct memseg_serialization_reader serialization_reader,
+                                                   int64_t *out_value);
+
+/**
+ * Reads an `int64_t`, little-endian, from the position of the serialization reader (8 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 8 bytes are left: nothing is consumed and
+ * `*out_value` is not written. It reads the reader's own copy of the bytes. Thread-safe.
+ */
+memseg_status memseg_serialization_reader_read_i64_le(struct memseg_serialization_reader serialization_reader,
+                                                      int64_t *out_value);
+
+/**
+ * Reads a `float` (IEEE 754 bits, NaN payloads kept), big-endian (Java's DataOutput format, the default), from the position of the serialization reader (4 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 4 bytes are left: nothing is consumed and
+ * `*out_value` is not written. It reads the reader's own copy of the bytes. Thread-safe.
+ */
+memseg_status memseg_serialization_reader_read_f32(struct memseg_serialization_reader serialization_reader,
+                                                   float *out_value);
+
+/**
+ * Reads a `float` (IEEE 754 bits, NaN payloads kept), little-endian, from the position of the serialization reader (4 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 4 bytes are left: nothing is consumed and
+ * `*out_value` is not written. It reads the reader's own copy of the bytes. Thread-safe.
+ */
+memseg_status memseg_serialization_reader_read_f32_le(struct memseg_serialization_reader serialization_reader,
+                                                      float *out_value);
+
+/**
+ * Reads a `double` (IEEE 754 bits, NaN payloads kept), big-endian (Java's DataOutput format, the default), from the position of the serialization reader (8 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 8 bytes are left: nothing is consumed and
+ * `*out_value` is not written. It reads the reader's own copy of the bytes. Thread-safe.
+ */
+memseg_status memseg_serialization_reader_read_f64(struct memseg_serialization_reader serialization_reader,
+                                                   double *out_value);
+
+/**
+ * Reads a `double` (IEEE 754 bits, NaN payloads kept), little-endian, from the position of the serialization reader (8 bytes) into `*out_value`.
+ *
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer than 8 bytes are left: nothing is consumed and
+ * `*out_value` is not written. It reads the reader's own copy of the bytes. Thread-safe.
+ */
+memseg_status memseg_serialization_reader_read_f64_le(struct memseg_serialization_reader serialization_reader,
+                                                      double *out_value);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -7,6 +7,8 @@
 //!
 //! - [`segment`]: fixed-size memory segments (heap, off-heap or host-provided) with typed,
 //!   bounds-checked get/put in explicit byte order and bulk operations.
+//! - [`view`]: paged output and input views across segments, serialization buffers and
+//!   length-prefixed records spanning buffers, in Java's `DataOutput` byte format.
 
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -14,6 +16,7 @@
 pub mod error;
 pub mod ffi;
 pub mod segment;
+pub mod view;
 
 pub use error::{Error, Result};
 pub use segment::{ByteOrder, OffHeapOptions, Primitive, Region, Segment, SegmentKind};

@@ -64,6 +64,7 @@ c_tests!(
     test_threads,
     test_typed,
     test_version,
+    test_view,
 );
 
 /// Warnings every C program and header check compiles with.

@@ -26,12 +26,24 @@ use crossbeam_queue::SegQueue;
 #[repr(u8)]
 pub(crate) enum HandleKind {
     Segment = 1,
+    OutputView = 10,
+    InputView = 11,
+    SerializationBuffer = 12,
+    SerializationReader = 13,
+    RecordSerializer = 14,
+    RecordDeserializer = 15,
 }
 
 impl HandleKind {
     fn from_tag(tag: u8) -> Option<HandleKind> {
         match tag {
             1 => Some(HandleKind::Segment),
+            10 => Some(HandleKind::OutputView),
+            11 => Some(HandleKind::InputView),
+            12 => Some(HandleKind::SerializationBuffer),
+            13 => Some(HandleKind::SerializationReader),
+            14 => Some(HandleKind::RecordSerializer),
+            15 => Some(HandleKind::RecordDeserializer),
             _ => None,
         }
     }
@@ -39,6 +51,12 @@ impl HandleKind {
     fn name(self) -> &'static str {
         match self {
             HandleKind::Segment => "segment",
+            HandleKind::OutputView => "output view",
+            HandleKind::InputView => "input view",
+            HandleKind::SerializationBuffer => "serialization buffer",
+            HandleKind::SerializationReader => "serialization reader",
+            HandleKind::RecordSerializer => "record serializer",
+            HandleKind::RecordDeserializer => "record deserializer",
         }
     }
 }
@@ -286,12 +304,25 @@ impl<T> HandleTable<T> {
     }
 
     /// Removes the object of a live handle; the handle (and every copy) is stale after.
+    #[cfg(test)]
     pub(crate) fn remove(&self, bits: u64) -> Result<Arc<T>, HandleError> {
+        self.remove_if(bits, |_| Ok(()))
+    }
+
+    /// Removes the object of a live handle if `allow` accepts it; otherwise leaves it in
+    /// place and returns `allow`'s error. The check runs under the slot's lock, so no other
+    /// thread removes the object between the check and the removal.
+    pub(crate) fn remove_if<E: From<HandleError>>(
+        &self,
+        bits: u64,
+        allow: impl FnOnce(&T) -> Result<(), E>,
+    ) -> Result<Arc<T>, E> {
         let parts = decode(bits);
         if parts.tag == self.kind as u8 {
             if let Some(slot) = self.slot(parts.index) {
                 let mut guard = slot.lock();
                 if slot.state.load(Ordering::Relaxed) == parts.generation << 1 | LIVE {
+                    allow(guard.as_deref().expect("a live slot holds its object"))?;
                     let next = parts.generation + 1;
                     slot.state.store(next << 1, Ordering::Release);
                     let value = guard.take().expect("a live slot holds its object");
@@ -304,7 +335,7 @@ impl<T> HandleTable<T> {
                 }
             }
         }
-        Err(self.refuse(bits))
+        Err(self.refuse(bits).into())
     }
 
     /// Whether `bits` names an object of this table that was issued and has since been
@@ -422,6 +453,27 @@ mod tests {
         assert_eq!(decode(b).generation, decode(a).generation + 1);
         assert!(matches!(table.hot(a), Err(HandleError::Stale(_))));
         assert!(!table.is_removed(b).unwrap());
+    }
+
+    #[test]
+    fn remove_if_leaves_a_refused_object_in_place() {
+        let table: HandleTable<u32> = HandleTable::new(HandleKind::Segment);
+        let a = table.insert(Arc::new(7), (ptr::null_mut(), 0)).unwrap();
+        let refused = table.remove_if(a, |&v| {
+            if v == 7 {
+                Err(HandleError::Invalid("kept".into()))
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!(refused.unwrap_err(), HandleError::Invalid("kept".into()));
+        assert_eq!(*table.get(a).unwrap(), 7);
+        assert_eq!(table.live_count(), 1);
+        assert_eq!(
+            *table.remove_if(a, |_| Ok::<_, HandleError>(())).unwrap(),
+            7
+        );
+        assert!(matches!(table.get(a), Err(HandleError::Stale(_))));
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //!
 //! - [`status`], [`boundary`], [`version`]: conventions shared by every call.
 //! - [`segment`], [`segment_typed`]: memory segments.
+//! - [`view`], [`serialization`], [`record`], [`view_typed`]: paged views, the serialization
+//!   buffer and reader, and records spanning buffers.
 //!
 //! The header `include/memseg.h` is generated from these files by cbindgen (see
 //! `build.rs`); their doc comments are the header's documentation.
@@ -16,13 +18,21 @@
 mod args;
 pub mod boundary;
 pub(crate) mod handle;
+pub mod record;
 pub mod segment;
 pub mod segment_typed;
+pub mod serialization;
 pub mod status;
 pub mod version;
+pub mod view;
+pub mod view_typed;
 
 pub use boundary::{last_error_message, memseg_last_error_message};
+pub use record::*;
 pub use segment::*;
 pub use segment_typed::*;
+pub use serialization::*;
 pub use status::{memseg_status, memseg_status_name};
 pub use version::{memseg_version, memseg_version_string};
+pub use view::*;
+pub use view_typed::*;

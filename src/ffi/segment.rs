@@ -70,23 +70,113 @@ const OFFHEAP_FLAGS: u32 = MEMSEG_OFFHEAP_HUGE_PAGES | MEMSEG_OFFHEAP_PREFAULT;
 pub type memseg_release_fn =
     Option<unsafe extern "C" fn(ctx: *mut c_void, ptr: *mut c_void, size: usize)>;
 
-static SEGMENTS: HandleTable<Segment> = HandleTable::new(HandleKind::Segment);
+/// Who lends the memory of a lent segment handle: a description for messages ("lease
+/// 'sort-1'", "network buffer pool") and an identity the owner chooses (for example its own
+/// handle bits), so that a page goes back only through the owner that lent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Lender {
+    pub(crate) id: u64,
+    pub(crate) what: String,
+}
+
+/// What a segment handle names.
+pub(crate) enum SegmentEntry {
+    /// A segment the host allocated or wrapped; `memseg_segment_free()` ends it.
+    Owned(Segment),
+    /// Memory an owner lends out (a lease's page, a pool's exclusive segment). Typed and bulk
+    /// access work as on any segment; only the lender ends the loan ([`take_back`]), and
+    /// `memseg_segment_free()` refuses it.
+    Lent { kind: SegmentKind, lender: Lender },
+}
+
+impl SegmentEntry {
+    fn kind(&self) -> SegmentKind {
+        match self {
+            SegmentEntry::Owned(segment) => segment.kind(),
+            SegmentEntry::Lent { kind, .. } => *kind,
+        }
+    }
+}
+
+static SEGMENTS: HandleTable<SegmentEntry> = HandleTable::new(HandleKind::Segment);
+
+fn no_free_handles() -> FfiError {
+    FfiError::Core(Error::AllocationFailed {
+        size: 0,
+        reason: "no free segment handles (2^32 in use)".into(),
+    })
+}
 
 fn register(make: impl FnOnce() -> Result<Segment, Error>) -> Result<memseg_segment, FfiError> {
     let bits = SEGMENTS.insert_with(
         || {
             let segment = make()?;
             let hot = (segment.region().as_ptr(), segment.size());
-            Ok::<_, FfiError>((Arc::new(segment), hot))
+            Ok::<_, FfiError>((Arc::new(SegmentEntry::Owned(segment)), hot))
         },
-        || {
-            FfiError::Core(Error::AllocationFailed {
-                size: 0,
-                reason: "no free segment handles (2^32 in use)".into(),
-            })
-        },
+        no_free_handles,
     )?;
     Ok(memseg_segment { bits })
+}
+
+/// Gives `region` a new segment handle on loan from `lender`.
+///
+/// # Safety
+/// `region` must stay valid for reads and writes until the loan ends with [`take_back`],
+/// and nothing but this handle (and raw pointers lent through it) may access it meanwhile.
+pub(crate) unsafe fn lend(
+    region: Region,
+    kind: SegmentKind,
+    lender: Lender,
+) -> Result<memseg_segment, FfiError> {
+    let bits = SEGMENTS.insert_with(
+        || {
+            let entry = SegmentEntry::Lent { kind, lender };
+            Ok::<_, FfiError>((Arc::new(entry), (region.as_ptr(), region.len())))
+        },
+        no_free_handles,
+    )?;
+    Ok(memseg_segment { bits })
+}
+
+/// The region of a segment that `lender` lent, without ending the loan. A segment that is
+/// not on loan from `lender` is refused (`INVALID_ARGUMENT`, naming its real owner).
+pub(crate) fn lent_region(segment: memseg_segment, lender_id: u64) -> Result<Region, FfiError> {
+    let entry = SEGMENTS.get(segment.bits)?;
+    check_lender(segment, &entry, lender_id)?;
+    region_of(segment)
+}
+
+/// Ends a loan made by [`lend`]: every copy of the handle is stale from now on, and the
+/// memory is the lender's again. Refuses, and changes nothing, for a segment that is not on
+/// loan from `lender_id`.
+pub(crate) fn take_back(segment: memseg_segment, lender_id: u64) -> Result<Region, FfiError> {
+    let region = region_of(segment)?;
+    SEGMENTS.remove_if(segment.bits, |entry| {
+        check_lender(segment, entry, lender_id)
+    })?;
+    Ok(region)
+}
+
+fn check_lender(
+    segment: memseg_segment,
+    entry: &SegmentEntry,
+    lender_id: u64,
+) -> Result<(), FfiError> {
+    match entry {
+        SegmentEntry::Lent { lender, .. } if lender.id == lender_id => Ok(()),
+        SegmentEntry::Lent { lender, .. } => Err(Error::invalid(format!(
+            "segment handle {:#018x} belongs to {}, not to the owner it was given back to",
+            segment.bits, lender.what
+        ))
+        .into()),
+        SegmentEntry::Owned(_) => Err(Error::invalid(format!(
+            "segment handle {:#018x} was allocated by the host, not lent; free it with \
+             memseg_segment_free()",
+            segment.bits
+        ))
+        .into()),
+    }
 }
 
 /// The memory of a live segment handle, or `None`: the fast path of the typed accessors,
@@ -238,7 +328,15 @@ pub extern "C" fn memseg_segment_free(segment: memseg_segment) -> memseg_status 
         if segment.bits == 0 {
             return Ok(());
         }
-        drop(SEGMENTS.remove(segment.bits)?);
+        let entry = SEGMENTS.remove_if(segment.bits, |entry| match entry {
+            SegmentEntry::Owned(_) => Ok(()),
+            SegmentEntry::Lent { lender, .. } => Err(FfiError::Core(Error::invalid(format!(
+                "segment handle {:#018x} is lent by {}; give it back there, not to \
+                 memseg_segment_free()",
+                segment.bits, lender.what
+            )))),
+        })?;
+        drop(entry);
         Ok(())
     })
 }
@@ -558,4 +656,77 @@ extern "C" fn put_typed_checked<T: Primitive>(
         region_of(segment)?.put(offset, value, order)?;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ffi::segment_typed::{memseg_segment_put_u8, memseg_segment_put_u32_be};
+
+    fn lender(id: u64) -> Lender {
+        Lender {
+            id,
+            what: format!("test lender {id}"),
+        }
+    }
+
+    #[test]
+    fn a_lent_segment_works_as_a_segment_and_goes_back_only_to_its_lender() {
+        let mut memory = vec![0u8; 64];
+        let ptr = NonNull::new(memory.as_mut_ptr()).unwrap();
+        // SAFETY: `memory` outlives the loan, which ends below with `take_back`.
+        let region = unsafe { Region::new(ptr, memory.len()) };
+        // SAFETY: as above.
+        let seg = unsafe { lend(region, SegmentKind::OffHeap, lender(7)) }.unwrap();
+
+        let mut kind = memseg_memory_kind::Heap;
+        // SAFETY: `kind` is a valid out pointer.
+        assert_eq!(
+            unsafe { memseg_segment_kind(seg, &mut kind) },
+            memseg_status::Ok
+        );
+        assert_eq!(kind, memseg_memory_kind::Offheap);
+        // SAFETY: no out pointer.
+        assert_eq!(
+            unsafe { memseg_segment_put_u32_be(seg, 60, 0xA1B2_C3D4) },
+            memseg_status::Ok
+        );
+        assert_eq!(&memory[60..], [0xA1, 0xB2, 0xC3, 0xD4]);
+
+        assert_eq!(memseg_segment_free(seg), memseg_status::InvalidArgument);
+        assert!(crate::ffi::last_error_message().contains("test lender 7"));
+        assert!(matches!(
+            take_back(seg, 8),
+            Err(FfiError::Core(Error::InvalidArgument(_)))
+        ));
+        assert_eq!(lent_region(seg, 7).unwrap().len(), 64);
+
+        let back = take_back(seg, 7).unwrap();
+        assert_eq!((back.as_ptr(), back.len()), (ptr.as_ptr(), 64));
+        assert!(matches!(take_back(seg, 7), Err(FfiError::Handle(_))));
+        // SAFETY: as above.
+        assert_eq!(
+            unsafe { memseg_segment_put_u8(seg, 0, 1) },
+            memseg_status::StaleHandle
+        );
+    }
+
+    #[test]
+    fn an_owned_segment_is_not_taken_back_by_a_lender() {
+        let mut seg = memseg_segment::default();
+        // SAFETY: `seg` is a valid out pointer.
+        assert_eq!(
+            unsafe { memseg_segment_new_heap(8, &mut seg) },
+            memseg_status::Ok
+        );
+        assert!(matches!(
+            take_back(seg, 1),
+            Err(FfiError::Core(Error::InvalidArgument(_)))
+        ));
+        assert!(matches!(
+            lent_region(seg, 1),
+            Err(FfiError::Core(Error::InvalidArgument(_)))
+        ));
+        assert_eq!(memseg_segment_free(seg), memseg_status::Ok);
+    }
 }

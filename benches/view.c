@@ -1,0 +1,235 @@
+/*
+ * The view layer from C (see BENCHMARKS.md; run by `cargo bench --bench view`):
+ * a stream of big-endian u64 values written and read
+ *   (a) in plain malloc'd memory (memcpy + byte swap, what a hand-written serializer does),
+ *   (b) through an output/input view's window with the inline accessors of memseg_inline.h
+ *       (memseg_raw_put_u64_be / memseg_raw_get_u64_be), one view call per 32 KiB segment,
+ *   (c) through the view's ABI calls, one call per value (memseg_output_view_write_u64,
+ *       memseg_input_view_read_u64).
+ * Medians over rounds; ratios are the median of per-round ratios (plain time / view time,
+ * 1.0 = as fast). Sums and bytes are checked; a mismatch exits with 1.
+ *
+ * Usage: view [MIB [ROUNDS]]
+ */
+#define _POSIX_C_SOURCE 199309L /* clock_gettime under -std=c11 */
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "memseg.h"
+#include "memseg_inline.h"
+
+#define SEGMENT 32768
+
+static double now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(double *v, size_t n) {
+  qsort(v, n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static uint64_t value(uint64_t i, uint64_t seed) { return (i * UINT64_C(0x9E3779B97F4A7C15)) ^ seed; }
+
+#define OK(call)                                                                               \
+  do {                                                                                         \
+    memseg_status s_ = (call);                                                                 \
+    if (s_ != MEMSEG_STATUS_OK) {                                                              \
+      fprintf(stderr, "%s:%d: %s returned %s\n", __FILE__, __LINE__, #call,                   \
+              memseg_status_name((int32_t)s_));                                                \
+      exit(1);                                                                                 \
+    }                                                                                          \
+  } while (0)
+
+__attribute__((noinline)) static void plain_write(uint8_t *buf, uint64_t n, uint64_t seed) {
+  uint64_t i;
+  for (i = 0; i < n; i++) {
+    uint64_t v = memseg_bswap64(value(i, seed));
+    memcpy(buf + i * 8, &v, 8);
+  }
+}
+
+__attribute__((noinline)) static uint64_t plain_read(const uint8_t *buf, uint64_t n) {
+  uint64_t i, sum = 0;
+  for (i = 0; i < n; i++) {
+    uint64_t v;
+    memcpy(&v, buf + i * 8, 8);
+    sum += memseg_bswap64(v);
+  }
+  return sum;
+}
+
+__attribute__((noinline)) static void window_write(const memseg_segment *segs, size_t count,
+                                                   uint64_t n, uint64_t seed) {
+  memseg_output_view w;
+  memseg_raw win;
+  size_t off = 0;
+  uint64_t i;
+  OK(memseg_output_view_new(segs, count, &w));
+  OK(memseg_output_view_window(w, &win.ptr, &win.size));
+  for (i = 0; i < n; i++) {
+    uint64_t v = value(i, seed);
+    if (memseg_raw_put_u64_be(win, off, v) == MEMSEG_STATUS_OK) {
+      off += 8;
+      continue;
+    }
+    OK(memseg_output_view_commit(w, off));
+    OK(memseg_output_view_write_u64(w, v));
+    off = 0;
+    if (i + 1 < n) {
+      OK(memseg_output_view_window(w, &win.ptr, &win.size));
+    }
+  }
+  OK(memseg_output_view_commit(w, off));
+  OK(memseg_output_view_free(w));
+}
+
+__attribute__((noinline)) static uint64_t window_read(const memseg_segment *segs, size_t count,
+                                                      size_t fill, uint64_t n) {
+  memseg_input_view r;
+  memseg_raw win;
+  const uint8_t *p;
+  size_t off = 0;
+  uint64_t i, sum = 0, v;
+  OK(memseg_input_view_new(segs, count, fill, &r));
+  OK(memseg_input_view_window(r, &p, &win.size));
+  win.ptr = (uint8_t *)p;
+  for (i = 0; i < n; i++) {
+    if (memseg_raw_get_u64_be(win, off, &v) == MEMSEG_STATUS_OK) {
+      off += 8;
+    } else {
+      OK(memseg_input_view_skip(r, off));
+      OK(memseg_input_view_read_u64(r, &v));
+      OK(memseg_input_view_window(r, &p, &win.size));
+      win.ptr = (uint8_t *)p;
+      off = 0;
+    }
+    sum += v;
+  }
+  OK(memseg_input_view_free(r));
+  return sum;
+}
+
+__attribute__((noinline)) static void call_write(const memseg_segment *segs, size_t count,
+                                                 uint64_t n, uint64_t seed) {
+  memseg_output_view w;
+  uint64_t i;
+  OK(memseg_output_view_new(segs, count, &w));
+  for (i = 0; i < n; i++) {
+    OK(memseg_output_view_write_u64(w, value(i, seed)));
+  }
+  OK(memseg_output_view_free(w));
+}
+
+__attribute__((noinline)) static uint64_t call_read(const memseg_segment *segs, size_t count,
+                                                    size_t fill, uint64_t n) {
+  memseg_input_view r;
+  uint64_t i, sum = 0, v = 0;
+  OK(memseg_input_view_new(segs, count, fill, &r));
+  for (i = 0; i < n; i++) {
+    OK(memseg_input_view_read_u64(r, &v));
+    sum += v;
+  }
+  OK(memseg_input_view_free(r));
+  return sum;
+}
+
+#define MAX_ROUNDS 64
+
+int main(int argc, char **argv) {
+  size_t mib = argc > 1 ? (size_t)strtoul(argv[1], NULL, 10) : 64;
+  size_t rounds = argc > 2 ? (size_t)strtoul(argv[2], NULL, 10) : 9;
+  size_t bytes = mib << 20, count = bytes / SEGMENT, r, k;
+  uint64_t n = bytes / 8, call_n = n / 8;
+  uint8_t *plain = (uint8_t *)malloc(bytes);
+  uint8_t *check = (uint8_t *)malloc(SEGMENT);
+  memseg_segment *segs = (memseg_segment *)calloc(count, sizeof *segs);
+  double pw[MAX_ROUNDS], pr[MAX_ROUNDS], ww[MAX_ROUNDS], wr[MAX_ROUNDS], cw[MAX_ROUNDS],
+      cr[MAX_ROUNDS], rww[MAX_ROUNDS], rwr[MAX_ROUNDS], rcw[MAX_ROUNDS], rcr[MAX_ROUNDS];
+  int failed = 0;
+  if (mib == 0 || rounds == 0 || rounds > MAX_ROUNDS || plain == NULL || check == NULL ||
+      segs == NULL) {
+    fprintf(stderr, "usage: view [MIB >= 1 [ROUNDS 1..%d]]\n", MAX_ROUNDS);
+    return 2;
+  }
+  for (k = 0; k < count; k++) {
+    OK(memseg_segment_new_heap(SEGMENT, &segs[k]));
+  }
+  for (r = 0; r < rounds; r++) {
+    uint64_t seed = r * 7919 + 3, want = 0, i;
+    double t0, t1, t2, t3, t4, t5, t6;
+    uint64_t s_plain, s_window, s_call, s_call_plain;
+    for (i = 0; i < n; i++) {
+      want += value(i, seed);
+    }
+    t0 = now_ns();
+    plain_write(plain, n, seed);
+    t1 = now_ns();
+    window_write(segs, count, n, seed);
+    t2 = now_ns();
+    s_plain = plain_read(plain, n);
+    t3 = now_ns();
+    s_window = window_read(segs, count, SEGMENT, n);
+    t4 = now_ns();
+    /* The same bytes: the segments hold the plain buffer. */
+    for (k = 0; k < count; k += count / 7 + 1) {
+      OK(memseg_segment_get_bytes(segs[k], 0, check, SEGMENT));
+      if (memcmp(check, plain + k * SEGMENT, SEGMENT) != 0) {
+        fprintf(stderr, "segment %zu differs from the plain buffer\n", k);
+        failed = 1;
+      }
+    }
+    call_write(segs, count, call_n, seed);
+    t5 = now_ns();
+    s_call = call_read(segs, count, SEGMENT, call_n);
+    t6 = now_ns();
+    s_call_plain = plain_read(plain, call_n);
+    if (s_plain != want || s_window != want || s_call != s_call_plain) {
+      fprintf(stderr, "checksum mismatch\n");
+      failed = 1;
+    }
+    pw[r] = (t1 - t0) / (double)n;
+    ww[r] = (t2 - t1) / (double)n;
+    pr[r] = (t3 - t2) / (double)n;
+    wr[r] = (t4 - t3) / (double)n;
+    cw[r] = (t5 - t4) / (double)call_n;
+    cr[r] = (t6 - t5) / (double)call_n;
+    rww[r] = pw[r] / ww[r];
+    rwr[r] = pr[r] / wr[r];
+    rcw[r] = pw[r] / cw[r];
+    rcr[r] = pr[r] / cr[r];
+  }
+  printf("\nview from C: streaming big-endian u64, %zu MiB in 32 KiB heap segments, %zu rounds "
+         "(medians; ratio = plain time / view time)\n",
+         mib, rounds);
+  printf("  write: plain memory (memcpy + bswap)                   %7.3f ns/value\n",
+         median(pw, rounds));
+  printf("  write: output view window + memseg_raw_put_u64_be     %7.3f ns/value   ratio %5.2f x\n",
+         median(ww, rounds), median(rww, rounds));
+  printf("  write: memseg_output_view_write_u64, a call per value %7.3f ns/value   ratio %5.2f x\n",
+         median(cw, rounds), median(rcw, rounds));
+  printf("  read:  plain memory (memcpy + bswap)                   %7.3f ns/value\n",
+         median(pr, rounds));
+  printf("  read:  input view window + memseg_raw_get_u64_be      %7.3f ns/value   ratio %5.2f x\n",
+         median(wr, rounds), median(rwr, rounds));
+  printf("  read:  memseg_input_view_read_u64, a call per value   %7.3f ns/value   ratio %5.2f x\n",
+         median(cr, rounds), median(rcr, rounds));
+  for (k = 0; k < count; k++) {
+    OK(memseg_segment_free(segs[k]));
+  }
+  free(segs);
+  free(check);
+  free(plain);
+  return failed;
+}
