@@ -41,6 +41,26 @@
 #define MEMSEG_OFFHEAP_PREFAULT (1 << 1)
 
 /**
+ * Page size of a manager configured with [`ManagerConfig::new`]: 32 KiB, as Flink's default.
+ */
+#define DEFAULT_PAGE_SIZE (32 * 1024)
+
+/**
+ * Smallest page size accepted: 4 KiB.
+ */
+#define MIN_PAGE_SIZE (4 * 1024)
+
+/**
+ * Largest page size accepted: 1 GiB.
+ */
+#define MAX_PAGE_SIZE (1 << 30)
+
+/**
+ * Most leases a failure snapshot lists.
+ */
+#define SNAPSHOT_TOP_LEASES 8
+
+/**
  * The result of a memseg call: `MEMSEG_STATUS_OK` (0) on success, otherwise the cause.
  *
  * Codes are stable: a code is never renumbered or reused. `memseg_status_name()` names a

@@ -7,13 +7,17 @@
 //!
 //! - [`segment`]: fixed-size memory segments (heap, off-heap or host-provided) with typed,
 //!   bounds-checked get/put in explicit byte order and bulk operations.
+//! - [`manager`]: a budget of pages with per-owner accounting: [`MemoryManager`], leases,
+//!   shared resources, stats and the memory plan.
 
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod error;
 pub mod ffi;
+pub mod manager;
 pub mod segment;
 
 pub use error::{Error, Result};
+pub use manager::{Lease, ManagerConfig, MemoryManager};
 pub use segment::{ByteOrder, OffHeapOptions, Primitive, Region, Segment, SegmentKind};

@@ -12,12 +12,15 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::ptr::NonNull;
 
+pub(crate) use backing::PageHome;
 pub use backing::{OffHeapOptions, ReleaseFn};
 pub use primitive::{ByteOrder, Primitive};
 pub use region::Region;
 
 use crate::error::Result;
-use backing::Backing;
+use backing::{Backing, PageMemory};
+use std::mem::ManuallyDrop;
+use std::sync::Arc;
 
 /// Where a segment's memory comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -90,6 +93,67 @@ impl Segment {
         // the region is reachable (both are fields of this segment).
         let region = unsafe { Region::new(ptr, size) };
         Segment { region, backing }
+    }
+
+    /// A page of a memory manager's arena: `size` bytes at `ptr` that `home` owns. Dropping
+    /// the segment gives the page back to `home` ([`PageHome::page_returned`], `freed` false).
+    ///
+    /// # Safety
+    /// Until the segment is dropped, `ptr` must be valid for reads and writes of `size` bytes
+    /// (`home`, which the segment keeps alive, owns that memory), and nothing else may access
+    /// it except through raw pointers lent by this segment. `size` must not be zero.
+    pub(crate) unsafe fn managed_page(
+        ptr: NonNull<u8>,
+        size: usize,
+        kind: SegmentKind,
+        home: Arc<dyn PageHome>,
+    ) -> Segment {
+        let backing = Backing::Managed {
+            kind,
+            memory: PageMemory::Borrowed,
+            home,
+        };
+        Segment::from_backing(ptr, size, backing)
+    }
+
+    /// Turns a segment made by [`allocate_heap`](Self::allocate_heap) or
+    /// [`allocate_off_heap`](Self::allocate_off_heap) into a managed page that owns its
+    /// memory: dropping it frees the memory, then tells `home` (`freed` true). A foreign or
+    /// already managed segment is given back unchanged as the error.
+    pub(crate) fn into_managed(self, home: Arc<dyn PageHome>) -> Result<Segment, Segment> {
+        let this = ManuallyDrop::new(self);
+        let region = this.region;
+        // SAFETY: `this` is never used or dropped again, so the backing is moved out once.
+        let backing = unsafe { std::ptr::read(&this.backing) };
+        let kind = backing.kind();
+        match backing.into_page_memory() {
+            Ok(memory) => Ok(Segment {
+                region,
+                backing: Backing::Managed { kind, memory, home },
+            }),
+            Err(backing) => Err(Segment { region, backing }),
+        }
+    }
+
+    /// The home of a managed page; `None` for any other segment.
+    #[inline]
+    pub(crate) fn page_home(&self) -> Option<&Arc<dyn PageHome>> {
+        match &self.backing {
+            Backing::Managed { home, .. } => Some(home),
+            _ => None,
+        }
+    }
+
+    /// Gives a managed page a new home (the lease it is transferred to) and returns the old
+    /// one; a segment that is not a managed page is left alone (`None`).
+    pub(crate) fn replace_page_home(
+        &mut self,
+        new: Arc<dyn PageHome>,
+    ) -> Option<Arc<dyn PageHome>> {
+        match &mut self.backing {
+            Backing::Managed { home, .. } => Some(std::mem::replace(home, new)),
+            _ => None,
+        }
     }
 
     /// Size in bytes.
