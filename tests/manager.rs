@@ -251,9 +251,8 @@ fn reservations_share_the_budget() {
     let closed = lease.close();
     assert_eq!(closed.reserved_bytes_reclaimed, 3 * PAGE as u64);
     assert_eq!(closed.pages_outstanding, 1);
-    assert_eq!(
+    assert!(
         manager.stats().leases[0].closed,
-        true,
         "listed while its page is out"
     );
     drop(page);

@@ -26,12 +26,18 @@ use crossbeam_queue::SegQueue;
 #[repr(u8)]
 pub(crate) enum HandleKind {
     Segment = 1,
+    Manager = 2,
+    Lease = 3,
+    SharedResource = 4,
 }
 
 impl HandleKind {
     fn from_tag(tag: u8) -> Option<HandleKind> {
         match tag {
             1 => Some(HandleKind::Segment),
+            2 => Some(HandleKind::Manager),
+            3 => Some(HandleKind::Lease),
+            4 => Some(HandleKind::SharedResource),
             _ => None,
         }
     }
@@ -39,6 +45,9 @@ impl HandleKind {
     fn name(self) -> &'static str {
         match self {
             HandleKind::Segment => "segment",
+            HandleKind::Manager => "manager",
+            HandleKind::Lease => "lease",
+            HandleKind::SharedResource => "shared resource",
         }
     }
 }

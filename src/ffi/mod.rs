@@ -7,6 +7,7 @@
 //!
 //! - [`status`], [`boundary`], [`version`]: conventions shared by every call.
 //! - [`segment`], [`segment_typed`]: memory segments.
+//! - [`manager`], [`lease`]: the memory manager, its leases, shared resources and the plan.
 //!
 //! The header `include/memseg.h` is generated from these files by cbindgen (see
 //! `build.rs`); their doc comments are the header's documentation.
@@ -16,13 +17,21 @@
 mod args;
 pub mod boundary;
 pub(crate) mod handle;
+pub mod lease;
+pub mod manager;
+pub mod plan;
 pub mod segment;
 pub mod segment_typed;
+pub mod shared;
 pub mod status;
 pub mod version;
 
 pub use boundary::{last_error_message, memseg_last_error_message};
+pub use lease::*;
+pub use manager::*;
+pub use plan::*;
 pub use segment::*;
 pub use segment_typed::*;
+pub use shared::*;
 pub use status::{memseg_status, memseg_status_name};
 pub use version::{memseg_version, memseg_version_string};

@@ -460,7 +460,9 @@ impl Lease {
         }
     }
 
-    fn close_pages(self, pages_reclaimed: usize) -> LeaseClosed {
+    /// Closes the lease in place (for owners that keep it behind a shared reference, such as
+    /// the C ABI's handle table), counting `pages_reclaimed` that the owner gave back first.
+    pub(crate) fn close_pages(&self, pages_reclaimed: usize) -> LeaseClosed {
         let reserved = self.account.close_account().unwrap_or(0);
         LeaseClosed {
             name: self.account.name.clone(),
