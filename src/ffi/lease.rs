@@ -59,6 +59,27 @@ pub struct memseg_lease_closed {
     pub reserved_bytes_reclaimed: u64,
 }
 
+/// Hashes a segment handle's bits for the page map: the bits are unique and their low half is
+/// a slot index, so one multiply spreads them well (SipHash would cost more than the map).
+#[derive(Default)]
+struct HandleHasher(u64);
+
+impl std::hash::Hasher for HandleHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (n ^ (n >> 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type PageMap = HashMap<u64, Segment, std::hash::BuildHasherDefault<HandleHasher>>;
+
 /// What a lease handle names: the lease and the pages it lent to the host, by handle.
 pub(crate) struct LeaseEntry {
     pub(crate) lease: Lease,
@@ -68,7 +89,7 @@ pub(crate) struct LeaseEntry {
     /// How the lease is named in messages about its pages.
     lender_what: Arc<str>,
     manager_bits: u64,
-    pages: Mutex<HashMap<u64, Segment>>,
+    pages: Mutex<PageMap>,
 }
 
 pub(crate) static LEASES: HandleTable<LeaseEntry> = HandleTable::new(HandleKind::Lease);
@@ -92,7 +113,7 @@ impl LeaseEntry {
     /// back.
     fn lend_page(
         &self,
-        pages: &mut HashMap<u64, Segment>,
+        pages: &mut PageMap,
         page: Segment,
     ) -> Result<memseg_segment, FfiError> {
         // SAFETY: the page's memory stays valid while the segment is in the map, and the map
@@ -106,7 +127,7 @@ impl LeaseEntry {
     /// the map. Refused, changing nothing, for a page this lease did not lend.
     fn take_page(
         &self,
-        pages: &mut HashMap<u64, Segment>,
+        pages: &mut PageMap,
         page: memseg_segment,
     ) -> Result<Segment, FfiError> {
         if !pages.contains_key(&page.bits) {
@@ -184,7 +205,7 @@ pub unsafe extern "C" fn memseg_lease_open(
                     lease,
                     lender_id,
                     manager_bits: manager.bits,
-                    pages: Mutex::new(HashMap::new()),
+                    pages: Mutex::new(PageMap::default()),
                 };
                 Ok::<_, FfiError>((Arc::new(lease_entry), (std::ptr::null_mut(), 0)))
             },

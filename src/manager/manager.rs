@@ -47,6 +47,9 @@ pub(crate) struct Inner {
     pub(crate) shared: Mutex<HashMap<String, SharedSlot>>,
     /// Threads waiting for pages; a release wakes them only when there are some.
     waiters: AtomicUsize,
+    /// Advanced (under `wait_lock`) by every wake-up, so a waiter can tell whether a release
+    /// came between its attempt and its wait.
+    wakeups: AtomicU64,
     wait_lock: Mutex<()>,
     wait_cv: Condvar,
     last_failure: Mutex<Option<FailureSnapshot>>,
@@ -90,6 +93,7 @@ impl Inner {
     #[cold]
     pub(crate) fn wake(&self) {
         let _guard = lock(&self.wait_lock);
+        self.wakeups.fetch_add(1, Ordering::SeqCst);
         self.wait_cv.notify_all();
     }
 
@@ -148,13 +152,14 @@ impl Inner {
     }
 
     pub(crate) fn usage(&self) -> Vec<LeaseUsage> {
-        let registry = lock(&self.registry);
-        registry
+        // The accounts are upgraded under the lock but read (and dropped) after it: dropping
+        // the last reference to an account takes this lock to forget it.
+        let accounts: Vec<Arc<LeaseAccount>> = lock(&self.registry)
             .leases
             .values()
             .filter_map(Weak::upgrade)
-            .map(|account| account.usage())
-            .collect()
+            .collect();
+        accounts.iter().map(|account| account.usage()).collect()
     }
 
     /// Records why an allocation failed and returns the error to report.
@@ -192,8 +197,8 @@ impl Inner {
     }
 
     /// Runs `attempt` until it succeeds, fails with something other than an exhausted
-    /// budget or quota, or `timeout` passes. `hopeless` tells an exhausted budget or quota
-    /// that no release can ever cure (a request larger than the whole), which fails at once.
+    /// budget or quota, or `timeout` passes (then `Timeout`, recorded as the failure
+    /// snapshot). Requests no release could serve are the caller's to refuse before.
     pub(crate) fn wait_for<T>(
         &self,
         timeout: std::time::Duration,
@@ -209,10 +214,12 @@ impl Inner {
         }
         let deadline = std::time::Instant::now() + timeout;
         self.waiters.fetch_add(1, Ordering::SeqCst);
-        let mut guard = lock(&self.wait_lock);
         let result = loop {
-            // Registered as a waiter and holding the lock: a release from here on either
-            // is seen by this attempt or wakes the wait below.
+            // Registered as a waiter before reading `wakeups` and attempting: a release after
+            // this point either is seen by the attempt or advances `wakeups`, so the wait
+            // below does not sleep through it. The attempt runs without the lock, since a
+            // failing attempt may itself give budget back (and wake).
+            let seen = self.wakeups.load(Ordering::SeqCst);
             match attempt() {
                 Err(e) if retryable(&e) => {
                     let now = std::time::Instant::now();
@@ -220,16 +227,17 @@ impl Inner {
                         let why = format!("no pages within {timeout:?} ({e})");
                         break Err(self.failure(FailureCause::Timeout, lease, bytes, why));
                     }
-                    guard = self
-                        .wait_cv
-                        .wait_timeout(guard, deadline - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
+                    let guard = lock(&self.wait_lock);
+                    if self.wakeups.load(Ordering::SeqCst) == seen {
+                        let _ = self
+                            .wait_cv
+                            .wait_timeout(guard, deadline - now)
+                            .unwrap_or_else(|e| e.into_inner());
+                    }
                 }
                 other => break other,
             }
         };
-        drop(guard);
         self.waiters.fetch_sub(1, Ordering::SeqCst);
         result
     }
@@ -335,6 +343,7 @@ impl MemoryManager {
             }),
             shared: Mutex::new(HashMap::new()),
             waiters: AtomicUsize::new(0),
+            wakeups: AtomicU64::new(0),
             wait_lock: Mutex::new(()),
             wait_cv: Condvar::new(),
             last_failure: Mutex::new(None),
