@@ -111,11 +111,7 @@ impl LeaseEntry {
     /// Lends `page` to the host under a new segment handle, recorded in the lease's map
     /// (`pages` is the map, locked by the caller). If no handle can be made, the page goes
     /// back.
-    fn lend_page(
-        &self,
-        pages: &mut PageMap,
-        page: Segment,
-    ) -> Result<memseg_segment, FfiError> {
+    fn lend_page(&self, pages: &mut PageMap, page: Segment) -> Result<memseg_segment, FfiError> {
         // SAFETY: the page's memory stays valid while the segment is in the map, and the map
         // drops it only after `take_back` made the handle stale.
         let handle = unsafe { lend(page.region(), page.kind(), self.lender())? };
@@ -125,11 +121,7 @@ impl LeaseEntry {
 
     /// Takes a page back from the host: its handle goes stale and its segment comes out of
     /// the map. Refused, changing nothing, for a page this lease did not lend.
-    fn take_page(
-        &self,
-        pages: &mut PageMap,
-        page: memseg_segment,
-    ) -> Result<Segment, FfiError> {
+    fn take_page(&self, pages: &mut PageMap, page: memseg_segment) -> Result<Segment, FfiError> {
         if !pages.contains_key(&page.bits) {
             return Err(self.refuse(page));
         }
