@@ -670,8 +670,10 @@ memseg_status memseg_manager_new(const struct memseg_manager_config *config,
  * last `memseg_shared_release()`.
  *
  * A zero handle is a no-op returning `MEMSEG_STATUS_OK` (and writes nothing); closing twice
- * returns `MEMSEG_STATUS_STALE_HANDLE`. Thread-safe; calls on the manager's leases racing
- * with the close fail with `MEMSEG_STATUS_STALE_HANDLE` or `MEMSEG_STATUS_CLOSED`.
+ * returns `MEMSEG_STATUS_STALE_HANDLE`. Thread-safe: lease calls racing with the close fail
+ * with `MEMSEG_STATUS_STALE_HANDLE`, and a page allocated by a call that races with it goes
+ * back at once. Reading or writing a page's bytes while another thread closes its manager is
+ * the host's race, as freeing a segment during a call on it is.
  */
 memseg_status memseg_manager_close(struct memseg_manager manager,
                                    char *report,

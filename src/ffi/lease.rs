@@ -78,7 +78,14 @@ impl std::hash::Hasher for HandleHasher {
     }
 }
 
-type PageMap = HashMap<u64, Segment, std::hash::BuildHasherDefault<HandleHasher>>;
+/// The pages a lease lent to the host, by handle bits, and whether the lease was closed
+/// (then it lends no more: a page allocated by a call that raced with the close goes back at
+/// once instead of into a map nobody will empty).
+#[derive(Default)]
+struct PageMap {
+    lent: HashMap<u64, Segment, std::hash::BuildHasherDefault<HandleHasher>>,
+    closed: bool,
+}
 
 /// What a lease handle names: the lease and the pages it lent to the host, by handle.
 pub(crate) struct LeaseEntry {
@@ -112,21 +119,25 @@ impl LeaseEntry {
     /// (`pages` is the map, locked by the caller). If no handle can be made, the page goes
     /// back.
     fn lend_page(&self, pages: &mut PageMap, page: Segment) -> Result<memseg_segment, FfiError> {
+        if pages.closed {
+            drop(page);
+            return Err(closed_error().into());
+        }
         // SAFETY: the page's memory stays valid while the segment is in the map, and the map
         // drops it only after `take_back` made the handle stale.
         let handle = unsafe { lend(page.region(), page.kind(), self.lender())? };
-        pages.insert(handle.bits, page);
+        pages.lent.insert(handle.bits, page);
         Ok(handle)
     }
 
     /// Takes a page back from the host: its handle goes stale and its segment comes out of
     /// the map. Refused, changing nothing, for a page this lease did not lend.
     fn take_page(&self, pages: &mut PageMap, page: memseg_segment) -> Result<Segment, FfiError> {
-        if !pages.contains_key(&page.bits) {
+        if !pages.lent.contains_key(&page.bits) {
             return Err(self.refuse(page));
         }
         take_back(page, self.lender_id)?;
-        Ok(pages.remove(&page.bits).expect("checked above"))
+        Ok(pages.lent.remove(&page.bits).expect("checked above"))
     }
 }
 
@@ -148,8 +159,12 @@ impl LeaseEntry {
 
 /// Gives every page the lease lent back (handles stale first, then the memory); returns how
 /// many.
-pub(crate) fn reclaim_pages(entry: &LeaseEntry) -> usize {
-    let pages: Vec<(u64, Segment)> = lock(&entry.pages).drain().collect();
+pub(crate) fn reclaim_pages(entry: &LeaseEntry, close: bool) -> usize {
+    let pages: Vec<(u64, Segment)> = {
+        let mut map = lock(&entry.pages);
+        map.closed |= close;
+        map.lent.drain().collect()
+    };
     let n = pages.len();
     for (bits, page) in pages {
         // Every page in the map was lent by this lease, so this cannot be refused.
@@ -157,6 +172,14 @@ pub(crate) fn reclaim_pages(entry: &LeaseEntry) -> usize {
         drop(page);
     }
     n
+}
+
+impl Drop for LeaseEntry {
+    /// A safety net: a lease entry is closed (its pages taken back) before its handle goes,
+    /// but should one still hold pages, their handles go stale before the memory goes back.
+    fn drop(&mut self) {
+        reclaim_pages(self, true);
+    }
 }
 
 fn closed_error() -> HandleError {
@@ -363,7 +386,7 @@ pub unsafe extern "C" fn memseg_lease_release_many(
         let mut map = lock(&entry.pages);
         let mut seen = std::collections::HashSet::with_capacity(count);
         for page in &list {
-            if !map.contains_key(&page.bits) {
+            if !map.lent.contains_key(&page.bits) {
                 return Err(entry.refuse(*page));
             }
             if !seen.insert(page.bits) {
@@ -393,7 +416,7 @@ pub unsafe extern "C" fn memseg_lease_release_all(
 ) -> memseg_status {
     ffi_boundary!({
         let entry = lease_entry(lease)?;
-        let n = reclaim_pages(&entry);
+        let n = reclaim_pages(&entry, false);
         if let Some(out) = NonNull::new(out_count) {
             // SAFETY: non-null; the caller promises it is writable.
             unsafe { write_out(out, n) };
@@ -466,11 +489,14 @@ pub unsafe extern "C" fn memseg_lease_transfer(
             let dst = lock(&target.pages);
             (lock(&source.pages), dst)
         };
-        if !src.contains_key(&page.bits) {
+        if !src.lent.contains_key(&page.bits) {
             return Err(source.refuse(page));
         }
+        if dst.closed {
+            return Err(closed_error().into());
+        }
         {
-            let segment = src.get_mut(&page.bits).expect("checked above");
+            let segment = src.lent.get_mut(&page.bits).expect("checked above");
             source
                 .lease
                 .transfer(segment, &target.lease)

@@ -227,8 +227,10 @@ pub unsafe extern "C" fn memseg_manager_new(
 /// last `memseg_shared_release()`.
 ///
 /// A zero handle is a no-op returning `MEMSEG_STATUS_OK` (and writes nothing); closing twice
-/// returns `MEMSEG_STATUS_STALE_HANDLE`. Thread-safe; calls on the manager's leases racing
-/// with the close fail with `MEMSEG_STATUS_STALE_HANDLE` or `MEMSEG_STATUS_CLOSED`.
+/// returns `MEMSEG_STATUS_STALE_HANDLE`. Thread-safe: lease calls racing with the close fail
+/// with `MEMSEG_STATUS_STALE_HANDLE`, and a page allocated by a call that races with it goes
+/// back at once. Reading or writing a page's bytes while another thread closes its manager is
+/// the host's race, as freeing a segment during a call on it is.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn memseg_manager_close(
     manager: memseg_manager,
@@ -280,7 +282,7 @@ fn close_entry(entry: &ManagerEntry) -> LeakReport {
 
 /// Takes back every page of a lease removed from the handle table and closes it.
 pub(crate) fn close_lease_entry(lease: &LeaseEntry) -> crate::manager::LeaseClosed {
-    let reclaimed = reclaim_pages(lease);
+    let reclaimed = reclaim_pages(lease, true);
     lease.lease.close_pages(reclaimed)
 }
 
