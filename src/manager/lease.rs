@@ -2,9 +2,10 @@
 
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use super::budget::PageCount;
 use super::manager::Inner;
 use super::stats::{FailureCause, LeaseClosed, LeaseUsage};
 use crate::error::{Error, Result};
@@ -24,9 +25,7 @@ pub struct Rejected<T> {
 pub(crate) struct LeaseAccount {
     pub(crate) id: u64,
     pub(crate) name: String,
-    quota: Option<usize>,
-    pages: AtomicUsize,
-    peak: AtomicUsize,
+    pages: PageCount,
     reserved: AtomicU64,
     closed: AtomicBool,
     pub(crate) manager: Arc<Inner>,
@@ -37,9 +36,7 @@ impl LeaseAccount {
         LeaseAccount {
             id,
             name: name.to_string(),
-            quota,
-            pages: AtomicUsize::new(0),
-            peak: AtomicUsize::new(0),
+            pages: PageCount::new(quota),
             reserved: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             manager,
@@ -50,10 +47,10 @@ impl LeaseAccount {
         LeaseUsage {
             id: self.id,
             name: self.name.clone(),
-            pages: self.pages.load(Ordering::SeqCst),
-            peak_pages: self.peak.load(Ordering::SeqCst),
+            pages: self.pages.held(),
+            peak_pages: self.pages.peak(),
             reserved_bytes: self.reserved.load(Ordering::SeqCst),
-            quota_pages: self.quota,
+            quota_pages: self.pages.quota(),
             closed: self.closed.load(Ordering::SeqCst),
         }
     }
@@ -73,35 +70,15 @@ impl LeaseAccount {
     /// Charges `n` pages to the lease's quota (and its peak).
     #[inline]
     fn charge_pages(&self, n: usize) -> Result<()> {
-        let now = match self.quota {
-            None => self.pages.fetch_add(n, Ordering::Relaxed) + n,
-            Some(quota) => {
-                let mut held = self.pages.load(Ordering::Relaxed);
-                loop {
-                    let next = held.checked_add(n).filter(|&next| next <= quota);
-                    let Some(next) = next else {
-                        return Err(self.quota_error(n, held, quota));
-                    };
-                    match self.pages.compare_exchange_weak(
-                        held,
-                        next,
-                        Ordering::Relaxed,
-                        Ordering::Relaxed,
-                    ) {
-                        Ok(_) => break next,
-                        Err(current) => held = current,
-                    }
-                }
-            }
-        };
-        if now > self.peak.load(Ordering::Relaxed) {
-            self.peak.fetch_max(now, Ordering::Relaxed);
+        match self.pages.try_add(n) {
+            Ok(()) => Ok(()),
+            Err(held) => Err(self.quota_error(n, held)),
         }
-        Ok(())
     }
 
     #[cold]
-    fn quota_error(&self, n: usize, held: usize, quota: usize) -> Error {
+    fn quota_error(&self, n: usize, held: usize) -> Error {
+        let quota = self.pages.quota().unwrap_or(usize::MAX);
         let bytes = (n as u64).saturating_mul(self.manager.page_size as u64);
         let why = format!(
             "lease '{}' holds {held} of its quota of {quota} pages and asked for {n} more",
@@ -142,7 +119,7 @@ impl LeaseAccount {
         }
         self.charge_pages(n)?;
         if !manager.charge((n * manager.page_size) as u64) {
-            self.pages.fetch_sub(n, Ordering::Relaxed);
+            self.pages.sub(n);
             return Err(self.budget_error(n));
         }
         let mut pages = Vec::with_capacity(n);
@@ -158,7 +135,7 @@ impl LeaseAccount {
                 Ok(segment) => raw.push(segment),
                 Err(e) => {
                     drop(raw);
-                    self.pages.fetch_sub(n, Ordering::Relaxed);
+                    self.pages.sub(n);
                     manager.uncharge((n * manager.page_size) as u64);
                     let why = format!("the operating system refused a page ({e})");
                     let bytes = (n * manager.page_size) as u64;
@@ -281,7 +258,7 @@ impl PageHome for LeaseAccount {
         if !freed {
             manager.push_page(ptr);
         }
-        self.pages.fetch_sub(1, Ordering::Relaxed);
+        self.pages.sub(1);
         manager.uncharge(manager.page_size as u64);
     }
 }
@@ -336,7 +313,7 @@ impl Lease {
         if account.manager.is_preallocated() && !account.closed.load(Ordering::Relaxed) {
             account.charge_pages(1)?;
             if !account.manager.charge(account.manager.page_size as u64) {
-                account.pages.fetch_sub(1, Ordering::Relaxed);
+                account.pages.sub(1);
                 return Err(account.budget_error(1));
             }
             return Ok(account.page_at(account.manager.pop_page()));
@@ -357,7 +334,8 @@ impl Lease {
     /// the whole budget) and for the other errors of [`allocate_many`](Self::allocate_many).
     pub fn allocate_timeout(&self, n: usize, timeout: Duration) -> Result<Vec<Segment>> {
         let account = &self.account;
-        let hopeless = n > account.manager.total_pages || account.quota.is_some_and(|q| n > q);
+        let hopeless =
+            n > account.manager.total_pages || account.pages.quota().is_some_and(|q| n > q);
         if hopeless {
             return account.allocate(n);
         }
@@ -419,7 +397,7 @@ impl Lease {
         to.account.charge_pages(1)?;
         let home: Arc<dyn PageHome> = to.account.clone();
         let _old = page.replace_page_home(home);
-        self.account.pages.fetch_sub(1, Ordering::Relaxed);
+        self.account.pages.sub(1);
         Ok(())
     }
 
@@ -468,7 +446,7 @@ impl Lease {
             name: self.account.name.clone(),
             pages_reclaimed,
             reserved_bytes_reclaimed: reserved,
-            pages_outstanding: self.account.pages.load(Ordering::SeqCst),
+            pages_outstanding: self.account.pages.held(),
         }
     }
 

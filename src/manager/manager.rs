@@ -7,6 +7,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 
 use crossbeam_queue::ArrayQueue;
 
+use super::budget::Budget;
 use super::config::{Allocation, ManagerConfig, MemoryKind};
 use super::lease::{Lease, LeaseAccount};
 use super::shared::SharedSlot;
@@ -31,11 +32,10 @@ pub(crate) struct Registry {
 pub(crate) struct Inner {
     pub(crate) page_size: usize,
     pub(crate) total_pages: usize,
-    pub(crate) limit: u64,
     pub(crate) kind: MemoryKind,
     pub(crate) allocation: Allocation,
-    /// Bytes charged: pages, reservations and shared resources. Never above `limit`.
-    pub(crate) used: AtomicU64,
+    /// Bytes charged: pages, reservations and shared resources. Never above its limit.
+    pub(crate) budget: Budget,
     /// Bytes charged for shared resources.
     pub(crate) shared_bytes: AtomicU64,
     /// Free pages of a preallocated manager, as addresses into `arena`.
@@ -66,25 +66,13 @@ impl Inner {
     /// Charges `bytes` to the budget if they fit.
     #[inline]
     pub(crate) fn charge(&self, bytes: u64) -> bool {
-        let mut used = self.used.load(Ordering::Relaxed);
-        loop {
-            let Some(next) = used.checked_add(bytes).filter(|&n| n <= self.limit) else {
-                return false;
-            };
-            match self
-                .used
-                .compare_exchange_weak(used, next, Ordering::SeqCst, Ordering::Relaxed)
-            {
-                Ok(_) => return true,
-                Err(now) => used = now,
-            }
-        }
+        self.budget.try_charge(bytes)
     }
 
     /// Gives `bytes` back to the budget and wakes waiters, if any.
     #[inline]
     pub(crate) fn uncharge(&self, bytes: u64) {
-        self.used.fetch_sub(bytes, Ordering::SeqCst);
+        self.budget.uncharge(bytes);
         if self.waiters.load(Ordering::SeqCst) > 0 {
             self.wake();
         }
@@ -178,8 +166,8 @@ impl Inner {
             cause,
             lease: lease.to_string(),
             requested_bytes: bytes,
-            limit_bytes: self.limit,
-            used_bytes: self.used.load(Ordering::SeqCst),
+            limit_bytes: self.budget.limit(),
+            used_bytes: self.budget.used(),
             top_leases: top,
             page_size: self.page_size,
         };
@@ -329,10 +317,9 @@ impl MemoryManager {
         let inner = Inner {
             page_size,
             total_pages: pages,
-            limit,
+            budget: Budget::new(limit),
             kind: config.kind,
             allocation: config.allocation,
-            used: AtomicU64::new(0),
             shared_bytes: AtomicU64::new(0),
             free,
             arena,
@@ -432,15 +419,16 @@ pub(crate) fn close_inner(inner: &Arc<Inner>) -> Result<LeakReport> {
 
 pub(crate) fn stats_of(inner: &Inner) -> ManagerStats {
     let leases = inner.usage();
-    let used = inner.used.load(Ordering::SeqCst);
+    let used = inner.budget.used();
+    let limit = inner.budget.limit();
     let pages_used: usize = leases.iter().map(|l| l.pages).sum();
     let reserved: u64 = leases.iter().map(|l| l.reserved_bytes).sum();
     ManagerStats {
         page_size: inner.page_size,
         pages_total: inner.total_pages,
         pages_used,
-        pages_free: (inner.limit.saturating_sub(used) / inner.page_size as u64) as usize,
-        limit_bytes: inner.limit,
+        pages_free: (limit.saturating_sub(used) / inner.page_size as u64) as usize,
+        limit_bytes: limit,
         used_bytes: used,
         reserved_bytes: reserved,
         shared_bytes: inner.shared_bytes.load(Ordering::SeqCst),

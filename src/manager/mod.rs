@@ -8,6 +8,7 @@
 //! - [`stats`] holds [`ManagerStats`], [`FailureSnapshot`], [`LeakReport`], as structs and JSON.
 //! - [`plan`] holds [`MemoryPlan`], Flink's TaskExecutor split of a process size.
 
+mod budget;
 pub mod config;
 pub mod lease;
 #[allow(clippy::module_inception)] // the manager module's central type, as the brief names it
