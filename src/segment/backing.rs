@@ -141,7 +141,8 @@ impl Backing {
     }
 
     /// The memory of a freshly allocated heap or off-heap backing as a managed page's own
-    /// memory; `None` for foreign and managed backings (which are not the allocator's).
+    /// memory; foreign and managed backings (whose memory is not the allocator's) come back
+    /// unchanged as the error.
     pub(super) fn into_page_memory(self) -> Result<PageMemory, Backing> {
         match self {
             Backing::Heap(layout) => Ok(PageMemory::Heap(layout)),

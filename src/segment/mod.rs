@@ -341,6 +341,65 @@ mod tests {
         assert_eq!(seg.as_slice(), [0, 1, 2, 3, 4, 5, 8, 5, 8, 9]);
     }
 
+    /// Counts returned pages, as a lease account would.
+    #[derive(Default)]
+    struct Home {
+        returned: std::sync::atomic::AtomicUsize,
+        freed: std::sync::atomic::AtomicUsize,
+    }
+
+    impl PageHome for Home {
+        fn page_returned(&self, _ptr: NonNull<u8>, size: usize, freed: bool) {
+            assert_eq!(size, 4096);
+            self.returned
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if freed {
+                self.freed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    }
+
+    #[test]
+    fn a_managed_page_goes_back_to_its_current_home_once() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let (a, b) = (Arc::new(Home::default()), Arc::new(Home::default()));
+        // An owned page (as a lazy manager makes them): freed, then its home told.
+        // (Heap, not off-heap, so that Miri, which runs these unit tests, can follow it.)
+        let page = Segment::allocate_heap(4096).unwrap();
+        let mut page = page.into_managed(a.clone()).ok().unwrap();
+        assert_eq!(page.kind(), SegmentKind::Heap);
+        let home: Arc<dyn PageHome> = a.clone();
+        assert!(std::ptr::addr_eq(
+            Arc::as_ptr(page.page_home().unwrap()),
+            Arc::as_ptr(&home)
+        ));
+        page.put(4088, 1u64, ByteOrder::Big).unwrap();
+        let old = page.replace_page_home(b.clone()).unwrap();
+        assert!(std::ptr::addr_eq(Arc::as_ptr(&old), Arc::as_ptr(&home)));
+        drop(page);
+        assert_eq!((a.returned.load(SeqCst), b.returned.load(SeqCst)), (0, 1));
+        assert_eq!(b.freed.load(SeqCst), 1);
+        // A borrowed page: the memory stays the home's.
+        let mut arena = vec![0u8; 4096];
+        let ptr = NonNull::new(arena.as_mut_ptr()).unwrap();
+        // SAFETY: `arena` outlives the page and is not used while the page lives.
+        let page = unsafe { Segment::managed_page(ptr, 4096, SegmentKind::Heap, a.clone()) };
+        assert_eq!(page.kind(), SegmentKind::Heap);
+        drop(page);
+        assert_eq!((a.returned.load(SeqCst), a.freed.load(SeqCst)), (1, 0));
+        // Foreign and plain segments are not pages.
+        let mut plain = Segment::allocate_heap(8).unwrap();
+        assert!(plain.page_home().is_none());
+        assert!(plain.replace_page_home(a.clone()).is_none());
+        let mut host = [0u8; 8];
+        // SAFETY: `host` outlives the segment.
+        let foreign =
+            unsafe { Segment::wrap_foreign(NonNull::new(host.as_mut_ptr()).unwrap(), 8, None) }
+                .unwrap();
+        assert!(foreign.into_managed(a.clone()).is_err());
+        assert_eq!(a.returned.load(SeqCst), 1);
+    }
+
     #[test]
     fn the_pointers_and_the_slices_are_the_same_memory() {
         let mut seg = Segment::allocate_heap(4).unwrap();
