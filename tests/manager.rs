@@ -368,6 +368,15 @@ fn shared_resources_are_made_once_charged_once_and_released_by_the_last_holder()
     let failing =
         manager.shared_resource::<(), _, _>("failing", 1, |_| Err(Error::Io("no".into())), |_| {});
     assert!(matches!(failing, Err(Error::Io(_))));
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        manager.shared_resource::<(), _, _>("panics", 1, |_| panic!("init panics"), |_| {})
+    }));
+    assert!(panicked.is_err());
+    assert_eq!(
+        manager.stats().used_bytes,
+        2 * PAGE as u64,
+        "its charge went back"
+    );
     assert!(!first.release());
     assert_eq!(releases.load(Ordering::SeqCst), 0);
     assert!(second.release());

@@ -108,13 +108,16 @@ where
         let why = format!("shared resource '{key}' of {size} bytes does not fit in the budget");
         return Err(inner.failure(FailureCause::Budget, &format!("shared:{key}"), size, why));
     }
-    let value = match init(size) {
-        Ok(value) => value,
-        Err(e) => {
-            inner.uncharge(size);
-            return Err(e);
+    // Gives the charge back if `init` fails or panics.
+    struct Charged<'a>(&'a Inner, u64);
+    impl Drop for Charged<'_> {
+        fn drop(&mut self) {
+            self.0.uncharge(self.1);
         }
-    };
+    }
+    let charged = Charged(inner, size);
+    let value = init(size)?;
+    std::mem::forget(charged);
     inner
         .shared_bytes
         .fetch_add(size, std::sync::atomic::Ordering::SeqCst);
