@@ -10,8 +10,9 @@
  *   (and freeing it again does not free the new one);
  * - forged handles (random bits, a generation from the future, generation 0, an index never
  *   allocated) are MEMSEG_STATUS_INVALID_HANDLE;
- * - a handle with another kind tag: tag 2 is not a kind yet (src/ffi/handle.rs knows only
- *   tag 1, segment), so it is MEMSEG_STATUS_INVALID_HANDLE today;
+ * - a handle with another kind's tag (2 manager, 3 lease, 4 shared resource) is
+ *   MEMSEG_STATUS_WRONG_HANDLE_KIND; a tag no kind has (0, 0x7F, 0x80, 0xFF) is
+ *   MEMSEG_STATUS_INVALID_HANDLE;
  * - memseg_segment_is_freed() is false while live, true once freed.
  *
  * Forging handles relies on the layout documented in src/ffi/handle.rs (not in the header):
@@ -267,9 +268,9 @@ static void test_forged_handles(void) {
 }
 
 static void test_wrong_kind_tags(void) {
-  /* Tag 2 will be another kind of object; today no kind has it, so the handle was never
-   * issued: MEMSEG_STATUS_INVALID_HANDLE (not WRONG_HANDLE_KIND) from src/ffi/handle.rs. */
-  static const uint64_t tags[] = {0, 2, 3, 0x7F, 0x80, 0xFF};
+  /* Tags 2, 3 and 4 are the manager, lease and shared resource kinds: a segment call refuses
+   * them as the wrong kind. The others are no kind's: never issued. */
+  static const uint64_t tags[] = {0, 2, 3, 4, 0x7F, 0x80, 0xFF};
   memseg_segment segment = mt_heap(16);
   uint8_t shadow[16];
   size_t live, i;
@@ -279,15 +280,19 @@ static void test_wrong_kind_tags(void) {
     char what[64];
     memseg_segment other = with_tag(segment, tags[i]);
     snprintf(what, sizeof what, "tag %" PRIu64 " on a live segment's handle", tags[i]);
-    check_refused_everywhere(other, MEMSEG_STATUS_INVALID_HANDLE, what);
-    CHECK_STATUS(memseg_segment_free(other), MEMSEG_STATUS_INVALID_HANDLE);
+    memseg_status expected = (tags[i] >= 2 && tags[i] <= 4) ? MEMSEG_STATUS_WRONG_HANDLE_KIND
+                                                           : MEMSEG_STATUS_INVALID_HANDLE;
+    check_refused_everywhere(other, expected, what);
+    CHECK_STATUS(memseg_segment_free(other), expected);
     CHECK_EQ(mt_live_count(), live);
   }
   CHECK_SEGMENT(segment, shadow);
   mt_free(segment);
   /* On a freed handle too: the tag is checked before the generation. */
-  check_refused_everywhere(with_tag(segment, 2), MEMSEG_STATUS_INVALID_HANDLE,
+  check_refused_everywhere(with_tag(segment, 2), MEMSEG_STATUS_WRONG_HANDLE_KIND,
                            "tag 2 on a freed handle");
+  check_refused_everywhere(with_tag(segment, 0x7E), MEMSEG_STATUS_INVALID_HANDLE,
+                           "tag 0x7E on a freed handle");
 }
 
 static void test_is_freed(void) {

@@ -29,6 +29,13 @@
 
 
 /**
+ * `memseg_manager_config.flags`: allocate and pre-fault every page when the manager is
+ * created and recycle them through a lock-free queue (otherwise pages are allocated on demand
+ * and given back to the operating system on release).
+ */
+#define MEMSEG_MANAGER_PREALLOCATE (1 << 0)
+
+/**
  * The default bound on a record's length for `memseg_record_deserializer_new()`: 64 MiB.
  */
 #define MEMSEG_RECORD_DEFAULT_MAX_LEN (64 << 20)
@@ -44,6 +51,26 @@
  * (`MAP_POPULATE`), so that first access pays no page faults.
  */
 #define MEMSEG_OFFHEAP_PREFAULT (1 << 1)
+
+/**
+ * Page size of a manager configured with [`ManagerConfig::new`]: 32 KiB, as Flink's default.
+ */
+#define DEFAULT_PAGE_SIZE (32 * 1024)
+
+/**
+ * Smallest page size accepted: 4 KiB.
+ */
+#define MIN_PAGE_SIZE (4 * 1024)
+
+/**
+ * Largest page size accepted: 1 GiB.
+ */
+#define MAX_PAGE_SIZE (1 << 30)
+
+/**
+ * Most leases a failure snapshot lists.
+ */
+#define SNAPSHOT_TOP_LEASES 8
 
 /**
  * The default bound on a record's length: 64 MiB. A length prefix above the bound is taken
@@ -204,6 +231,266 @@ typedef int32_t memseg_memory_kind;
 #endif // __cplusplus
 
 /**
+ * A handle to a memory manager: a budget of fixed-size pages shared by leases.
+ *
+ * Create with `memseg_manager_new()`; the caller owns it and must close it with
+ * `memseg_manager_close()`. Thread-safe: every call on a manager may run on many threads at
+ * once.
+ */
+typedef struct memseg_manager {
+  /**
+   * Opaque: kind tag, generation and slot. Zero is never a valid handle.
+   */
+  uint64_t bits;
+} memseg_manager;
+
+/**
+ * A handle to a lease: an owner's account at a memory manager, which allocates pages,
+ * reserves bytes and releases them.
+ *
+ * Open with `memseg_lease_open()`; the caller owns it and must close it with
+ * `memseg_lease_close()` (or it is closed with its manager). Thread-safe: every call on a
+ * lease may run on many threads at once.
+ */
+typedef struct memseg_lease {
+  /**
+   * Opaque: kind tag, generation and slot. Zero is never a valid handle.
+   */
+  uint64_t bits;
+} memseg_lease;
+
+/**
+ * A handle to a memory segment: one contiguous, fixed-size region of memory.
+ *
+ * Create with `memseg_segment_new_heap()`, `memseg_segment_new_offheap()` or
+ * `memseg_segment_wrap()`; the caller owns the segment and must free it with
+ * `memseg_segment_free()`. A handle is a plain value: copying it does not copy the
+ * segment. Every call validates it, so a zeroed, freed or forged handle gives an error
+ * status, never undefined behaviour.
+ *
+ * Thread safety: calls on one segment may run on many threads at once. The segment's
+ * bytes are not synchronized (as in Flink): concurrent writes to the same bytes are the
+ * host's race. Freeing a segment while another thread is still inside a call on it is
+ * also the host's race.
+ */
+typedef struct memseg_segment {
+  /**
+   * Opaque: kind tag, generation and slot. Zero is never a valid handle.
+   */
+  uint64_t bits;
+} memseg_segment;
+
+/**
+ * What a lease holds now.
+ */
+typedef struct memseg_lease_usage {
+  /**
+   * Pages it holds.
+   */
+  size_t pages;
+  /**
+   * The most pages it held at once.
+   */
+  size_t peak_pages;
+  /**
+   * Bytes it has reserved.
+   */
+  uint64_t reserved_bytes;
+  /**
+   * Its page quota; 0 for none.
+   */
+  size_t quota_pages;
+} memseg_lease_usage;
+
+/**
+ * What closing a lease reclaimed.
+ */
+typedef struct memseg_lease_closed {
+  /**
+   * Pages taken back (their handles are stale now).
+   */
+  size_t pages_reclaimed;
+  /**
+   * Reserved bytes given back.
+   */
+  uint64_t reserved_bytes_reclaimed;
+} memseg_lease_closed;
+
+/**
+ * How to build a memory manager. Start from `memseg_manager_config_default()`.
+ */
+typedef struct memseg_manager_config {
+  /**
+   * The budget in bytes, rounded **down** to whole pages; must give at least one page.
+   */
+  uint64_t total_bytes;
+  /**
+   * Page size: a power of two from 4096 to 2^30 (default 32768).
+   */
+  size_t page_size;
+  /**
+   * `MEMSEG_MEMORY_KIND_HEAP` or `MEMSEG_MEMORY_KIND_OFFHEAP` (as an `int32_t`).
+   */
+  int32_t kind;
+  /**
+   * 0 or `MEMSEG_MANAGER_PREALLOCATE`.
+   */
+  uint32_t flags;
+} memseg_manager_config;
+
+/**
+ * A manager's state at one moment (exact when no allocation or release runs meanwhile).
+ */
+typedef struct memseg_manager_stats {
+  /**
+   * Page size in bytes.
+   */
+  size_t page_size;
+  /**
+   * Pages in the budget.
+   */
+  size_t pages_total;
+  /**
+   * Pages held by leases.
+   */
+  size_t pages_used;
+  /**
+   * Pages that can still be allocated (the budget left, in whole pages).
+   */
+  size_t pages_free;
+  /**
+   * The budget in bytes.
+   */
+  uint64_t limit_bytes;
+  /**
+   * Bytes charged: pages, reservations and shared resources.
+   */
+  uint64_t used_bytes;
+  /**
+   * Bytes reserved by leases.
+   */
+  uint64_t reserved_bytes;
+  /**
+   * Bytes charged for shared resources.
+   */
+  uint64_t shared_bytes;
+  /**
+   * Leases open (or closed with pages still out).
+   */
+  size_t leases;
+} memseg_manager_stats;
+
+/**
+ * The most recent allocation a manager could not serve.
+ */
+typedef struct memseg_failure_snapshot {
+  /**
+   * The status the failed call returned: `MEMSEG_STATUS_BUDGET_EXHAUSTED`,
+   * `MEMSEG_STATUS_QUOTA_EXHAUSTED`, `MEMSEG_STATUS_ALLOCATION_FAILED` or
+   * `MEMSEG_STATUS_TIMEOUT`.
+   */
+  memseg_status status;
+  /**
+   * Bytes asked for.
+   */
+  uint64_t requested_bytes;
+  /**
+   * The budget in bytes.
+   */
+  uint64_t limit_bytes;
+  /**
+   * Bytes charged at that moment.
+   */
+  uint64_t used_bytes;
+  /**
+   * How many leases the JSON form lists (the top leases by bytes, at most 8).
+   */
+  size_t top_leases;
+} memseg_failure_snapshot;
+
+/**
+ * One share of memory: an explicit size, or a fraction of a whole within bounds.
+ */
+typedef struct memseg_share {
+  /**
+   * Fraction of the whole, in [0, 1), used when `size` is 0.
+   */
+  double fraction;
+  /**
+   * Least the fraction may give.
+   */
+  uint64_t min;
+  /**
+   * Most the fraction may give.
+   */
+  uint64_t max;
+  /**
+   * An explicit size in bytes, which takes precedence over the fraction; 0 for none.
+   */
+  uint64_t size;
+} memseg_share;
+
+/**
+ * The settings of a memory plan. Start from `memseg_plan_config_default()`.
+ */
+typedef struct memseg_plan_config {
+  /**
+   * The whole process's memory, in bytes.
+   */
+  uint64_t process_bytes;
+  /**
+   * 1 for a JVM host (metaspace and overhead come off the top), 0 for a native host.
+   */
+  uint32_t jvm;
+  /**
+   * JVM metaspace in bytes (Flink's default 256 MiB); JVM hosts only.
+   */
+  uint64_t jvm_metaspace;
+  /**
+   * JVM overhead, a share of the process size (default 10 %, 192 MiB..1 GiB); JVM only.
+   */
+  struct memseg_share jvm_overhead;
+  /**
+   * Network memory, a share of what the JVM leaves (default 10 %, 64 MiB..1 GiB).
+   */
+  struct memseg_share network;
+  /**
+   * Managed memory, a share of the same (default 40 %, unbounded).
+   */
+  struct memseg_share managed;
+} memseg_plan_config;
+
+/**
+ * A process's memory, split. The parts add up to `process_bytes`.
+ */
+typedef struct memseg_memory_plan {
+  /**
+   * The whole process.
+   */
+  uint64_t process_bytes;
+  /**
+   * JVM metaspace (0 for native hosts).
+   */
+  uint64_t jvm_metaspace_bytes;
+  /**
+   * JVM overhead (0 for native hosts).
+   */
+  uint64_t jvm_overhead_bytes;
+  /**
+   * Network buffers: size a buffer pool with it.
+   */
+  uint64_t network_bytes;
+  /**
+   * Managed memory: size a manager with it (`memseg_manager_config.total_bytes`).
+   */
+  uint64_t managed_bytes;
+  /**
+   * Everything else: the host's own heap and framework memory.
+   */
+  uint64_t rest_bytes;
+} memseg_memory_plan;
+
+/**
  * A handle to a record serializer: it frames records as a 4-byte big-endian length followed
  * by their bytes and copies them into consecutive segments, splitting a record where a
  * segment ends.
@@ -231,27 +518,6 @@ typedef struct memseg_serialization_buffer {
    */
   uint64_t bits;
 } memseg_serialization_buffer;
-
-/**
- * A handle to a memory segment: one contiguous, fixed-size region of memory.
- *
- * Create with `memseg_segment_new_heap()`, `memseg_segment_new_offheap()` or
- * `memseg_segment_wrap()`; the caller owns the segment and must free it with
- * `memseg_segment_free()`. A handle is a plain value: copying it does not copy the
- * segment. Every call validates it, so a zeroed, freed or forged handle gives an error
- * status, never undefined behaviour.
- *
- * Thread safety: calls on one segment may run on many threads at once. The segment's
- * bytes are not synchronized (as in Flink): concurrent writes to the same bytes are the
- * host's race. Freeing a segment while another thread is still inside a call on it is
- * also the host's race.
- */
-typedef struct memseg_segment {
-  /**
-   * Opaque: kind tag, generation and slot. Zero is never a valid handle.
-   */
-  uint64_t bits;
-} memseg_segment;
 
 /**
  * A handle to a record deserializer: it reassembles the records of a record serializer from
@@ -287,6 +553,33 @@ typedef struct memseg_serialization_reader {
    */
   uint64_t bits;
 } memseg_serialization_reader;
+
+/**
+ * Makes a shared resource of `size` bytes: writes it to `*out_resource` and returns 0, or
+ * returns non-zero for failure. Called once per key, under the manager's resource lock, on
+ * the thread of the first `memseg_shared_acquire()`; it must not call memseg for the same
+ * manager.
+ */
+typedef int32_t (*memseg_shared_init_fn)(void *ctx, uint64_t size, void **out_resource);
+
+/**
+ * Ends a shared resource: called once, by the last `memseg_shared_release()`, on its thread,
+ * with the `ctx` given to the first `memseg_shared_acquire()`, the resource and its size.
+ */
+typedef void (*memseg_shared_release_fn)(void *ctx, void *resource, uint64_t size);
+
+/**
+ * A handle to one holder's share of a shared resource.
+ *
+ * Get with `memseg_shared_acquire()`; the caller owns the share and must end it with
+ * `memseg_shared_release()`. Thread-safe.
+ */
+typedef struct memseg_shared {
+  /**
+   * Opaque: kind tag, generation and slot. Zero is never a valid handle.
+   */
+  uint64_t bits;
+} memseg_shared;
 
 /**
  * A handle to an output view: one stream of writes across a list of segments the host gave.
@@ -333,6 +626,229 @@ extern "C" {
  * thread has its own message).
  */
 size_t memseg_last_error_message(char *buf, size_t buf_len);
+
+/**
+ * Opens a lease on `manager` named `name` (a NUL-terminated string, copied; used in stats and
+ * reports) with a quota of `quota_pages` pages (0 for no quota), and writes its handle to
+ * `*out_lease`.
+ *
+ * Fails with `MEMSEG_STATUS_NULL_ARGUMENT` for a NULL `name` or `out_lease` and with
+ * `MEMSEG_STATUS_CLOSED` while the manager is being closed. The caller owns the lease and
+ * must close it with `memseg_lease_close()`; closing the manager closes it too. Thread-safe.
+ */
+memseg_status memseg_lease_open(struct memseg_manager manager,
+                                const char *name,
+                                size_t quota_pages,
+                                struct memseg_lease *out_lease);
+
+/**
+ * Allocates one page and writes its segment handle to `*out_page`. All the segment calls work
+ * on it (typed access, `memseg_segment_raw()`, …); it is given back with
+ * `memseg_lease_release()` (not `memseg_segment_free()`), after which the handle is stale.
+ * A recycled page keeps what its last holder wrote (as in Flink); a fresh one is zeroed.
+ *
+ * Fails with `MEMSEG_STATUS_QUOTA_EXHAUSTED` when the lease's quota is used up,
+ * `MEMSEG_STATUS_BUDGET_EXHAUSTED` when the manager's budget is,
+ * `MEMSEG_STATUS_ALLOCATION_FAILED` when the operating system refuses a page, and
+ * `MEMSEG_STATUS_STALE_HANDLE` after the lease was closed; nothing is allocated then, and
+ * `memseg_manager_failure()` tells who holds the memory. The lease owns the page and the
+ * caller may use it until it releases it or closes the lease or the manager. Thread-safe.
+ */
+memseg_status memseg_lease_allocate(struct memseg_lease lease, struct memseg_segment *out_page);
+
+/**
+ * Allocates `count` pages, all or nothing, and writes their handles to `out_pages[0..count]`
+ * (an array the caller provides). Fails as `memseg_lease_allocate()` does, and with
+ * `MEMSEG_STATUS_INVALID_ARGUMENT` for `count` 0; nothing is allocated or written then.
+ * Thread-safe.
+ */
+memseg_status memseg_lease_allocate_many(struct memseg_lease lease,
+                                         size_t count,
+                                         struct memseg_segment *out_pages);
+
+/**
+ * As `memseg_lease_allocate_many()`, but when the budget or the quota is exhausted it waits
+ * up to `timeout_ms` milliseconds for other releases, then fails with
+ * `MEMSEG_STATUS_TIMEOUT`. A request no release could serve (more than the quota or the whole
+ * budget) fails at once. Blocks the calling thread; thread-safe.
+ */
+memseg_status memseg_lease_allocate_wait(struct memseg_lease lease,
+                                         size_t count,
+                                         uint64_t timeout_ms,
+                                         struct memseg_segment *out_pages);
+
+/**
+ * Gives a page back to the manager: its handle (and every copy) is stale from now on.
+ *
+ * Fails with `MEMSEG_STATUS_STALE_HANDLE` for a page already released (double release), and
+ * with `MEMSEG_STATUS_INVALID_ARGUMENT` for a page this lease does not hold (another lease's,
+ * naming it, or a segment the host allocated); nothing changes then. Thread-safe, but no
+ * other call on the same page may be running.
+ */
+memseg_status memseg_lease_release(struct memseg_lease lease, struct memseg_segment page);
+
+/**
+ * Gives back the `count` pages in `pages[0..count]`, all or nothing: if one is not held by
+ * this lease (or appears twice), none is released and the call fails as
+ * `memseg_lease_release()` does. `pages` may be NULL when `count` is 0. Thread-safe.
+ */
+memseg_status memseg_lease_release_many(struct memseg_lease lease,
+                                        const struct memseg_segment *pages,
+                                        size_t count);
+
+/**
+ * Gives back every page the lease holds (their handles become stale) and writes how many to
+ * `*out_count` if that is not NULL. The lease stays open. Thread-safe.
+ */
+memseg_status memseg_lease_release_all(struct memseg_lease lease, size_t *out_count);
+
+/**
+ * Reserves `bytes` of the manager's budget for memory the host allocates itself (Flink's
+ * `reserveMemory`, as for an embedded RocksDB), charged to this lease. Fails with
+ * `MEMSEG_STATUS_INVALID_ARGUMENT` for 0 and `MEMSEG_STATUS_BUDGET_EXHAUSTED` when they do not
+ * fit; nothing changes then. Thread-safe.
+ */
+memseg_status memseg_lease_reserve(struct memseg_lease lease, uint64_t bytes);
+
+/**
+ * Gives back `bytes` of this lease's reservations. Fails with
+ * `MEMSEG_STATUS_INVALID_ARGUMENT` for 0 or more than the lease has reserved; nothing changes
+ * then. Thread-safe.
+ */
+memseg_status memseg_lease_unreserve(struct memseg_lease lease, uint64_t bytes);
+
+/**
+ * Moves `page` and its charge from lease `from` to lease `to`, and writes the page's new
+ * handle (lent by `to`) to `*out_page`; the old handle is stale from then on, the memory and
+ * its contents are the same.
+ *
+ * Fails with `MEMSEG_STATUS_INVALID_ARGUMENT` if `from` does not hold the page or `to` belongs
+ * to another manager, with `MEMSEG_STATUS_QUOTA_EXHAUSTED` if `to` has no quota left, and with
+ * `MEMSEG_STATUS_STALE_HANDLE` for a stale handle; nothing changes then. Transferring to the
+ * same lease writes the same handle back. Thread-safe.
+ */
+memseg_status memseg_lease_transfer(struct memseg_lease from,
+                                    struct memseg_segment page,
+                                    struct memseg_lease to,
+                                    struct memseg_segment *out_page);
+
+/**
+ * Writes what the lease holds now to `*out_usage`. Thread-safe.
+ */
+memseg_status memseg_lease_get_usage(struct memseg_lease lease,
+                                     struct memseg_lease_usage *out_usage);
+
+/**
+ * Closes a lease: every page it holds goes back to the manager (their handles become stale),
+ * its reservations are returned, and the lease handle becomes stale. Writes what was
+ * reclaimed to `*out_closed` if that is not NULL.
+ *
+ * A zero handle is a no-op returning `MEMSEG_STATUS_OK`; closing twice (or after the manager
+ * closed it) returns `MEMSEG_STATUS_STALE_HANDLE`. Thread-safe, but no other call on the
+ * lease or its pages may be running.
+ */
+memseg_status memseg_lease_close(struct memseg_lease lease, struct memseg_lease_closed *out_closed);
+
+/**
+ * A configuration with the defaults: `total_bytes`, 32 KiB pages, off-heap, allocated on
+ * demand (flags 0). Cannot fail. Thread-safe.
+ */
+struct memseg_manager_config memseg_manager_config_default(uint64_t total_bytes);
+
+/**
+ * Creates a memory manager from `*config` and writes its handle to `*out_manager`. A
+ * preallocated manager allocates and pre-faults all its pages now.
+ *
+ * Fails with `MEMSEG_STATUS_NULL_ARGUMENT` for a NULL pointer; with
+ * `MEMSEG_STATUS_INVALID_ARGUMENT` for a page size that is not a power of two or is outside
+ * 4096..2^30, a total that gives no page (or exceeds `PTRDIFF_MAX`), an unknown kind or flag;
+ * with `MEMSEG_STATUS_ALLOCATION_FAILED` when the operating system refuses a preallocated
+ * manager's memory. The caller owns the manager and must close it with
+ * `memseg_manager_close()`. Thread-safe.
+ */
+memseg_status memseg_manager_new(const struct memseg_manager_config *config,
+                                 struct memseg_manager *out_manager);
+
+/**
+ * Closes a manager. Every lease still open is closed first: its pages are taken back (every
+ * page handle it lent becomes stale), its reservations returned, and its handle becomes
+ * stale. What each such lease held is reported, by name, as JSON copied into `report` (at most
+ * `report_len - 1` bytes and a NUL; `report` may be NULL when `report_len` is 0), and the
+ * report's full length is written to `*out_report_len` if that is not NULL:
+ * `{"open_leases":[{"id":..,"name":"..","pages":..,"peak_pages":..,"reserved_bytes":..,
+ * "bytes":..,"quota_pages":..|null,"closed":false},..],"open_shared":["key",..]}`.
+ * A leak report: closing never aborts. Shared resources still held stay valid until their
+ * last `memseg_shared_release()`.
+ *
+ * A zero handle is a no-op returning `MEMSEG_STATUS_OK` (and writes nothing); closing twice
+ * returns `MEMSEG_STATUS_STALE_HANDLE`. Thread-safe: lease calls racing with the close fail
+ * with `MEMSEG_STATUS_STALE_HANDLE`, and a page allocated by a call that races with it goes
+ * back at once. Reading or writing a page's bytes while another thread closes its manager is
+ * the host's race, as freeing a segment during a call on it is.
+ */
+memseg_status memseg_manager_close(struct memseg_manager manager,
+                                   char *report,
+                                   size_t report_len,
+                                   size_t *out_report_len);
+
+/**
+ * Writes the manager's state to `*out_stats`. Thread-safe.
+ */
+memseg_status memseg_manager_get_stats(struct memseg_manager manager,
+                                       struct memseg_manager_stats *out_stats);
+
+/**
+ * Copies the manager's state as JSON into `buf` (at most `buf_len - 1` bytes and a NUL;
+ * `buf` may be NULL when `buf_len` is 0) and writes its full length to `*out_len`; a length
+ * `>= buf_len` means the text was cut: call again with a buffer of that length + 1. The
+ * object has the fields of `memseg_manager_stats` and a `"leases"` array with each lease's
+ * `id`, `name`, `pages`, `peak_pages`, `reserved_bytes`, `bytes`, `quota_pages` (or null) and
+ * `closed`. Thread-safe.
+ */
+memseg_status memseg_manager_stats_json(struct memseg_manager manager,
+                                        char *buf,
+                                        size_t buf_len,
+                                        size_t *out_len);
+
+/**
+ * Writes the snapshot taken at the manager's most recent failed allocation, reservation or
+ * shared resource (any lease, any thread) to `*out_snapshot`, and `true` to `*out_present`;
+ * before the first failure it writes only `false` to `*out_present`. Thread-safe.
+ */
+memseg_status memseg_manager_failure(struct memseg_manager manager,
+                                     struct memseg_failure_snapshot *out_snapshot,
+                                     bool *out_present);
+
+/**
+ * Copies the snapshot of the manager's most recent failure as JSON into `buf` (as
+ * `memseg_manager_stats_json()` does) and writes its full length to `*out_len`:
+ * `{"cause":"budget_exhausted"|"quota_exhausted"|"allocation_failed"|"timeout","lease":"..",
+ * "requested_bytes":..,"limit_bytes":..,"used_bytes":..,"top_leases":[..]}` with the leases
+ * charged the most, largest first; the text is `null` before the first failure. Thread-safe.
+ */
+memseg_status memseg_manager_failure_json(struct memseg_manager manager,
+                                          char *buf,
+                                          size_t buf_len,
+                                          size_t *out_len);
+
+/**
+ * Flink's defaults for a process of `process_bytes`; `jvm` 1 for a JVM host, 0 otherwise.
+ * Cannot fail. Thread-safe.
+ */
+struct memseg_plan_config memseg_plan_config_default(uint64_t process_bytes, uint32_t jvm);
+
+/**
+ * Computes the plan of `*config` and writes it to `*out_plan`.
+ *
+ * Fails with `MEMSEG_STATUS_NULL_ARGUMENT` for a NULL pointer and with
+ * `MEMSEG_STATUS_INVALID_ARGUMENT` for conflicting settings: a process size of 0, `jvm` other
+ * than 0 or 1, a fraction outside [0, 1) (or NaN), a minimum above its maximum, network and
+ * managed fractions adding up to 1 or more, JVM metaspace and overhead taking the whole
+ * process, or network and managed memory (explicit or derived) exceeding what is available
+ * to them. Thread-safe.
+ */
+memseg_status memseg_plan_compute(const struct memseg_plan_config *config,
+                                  struct memseg_memory_plan *out_plan);
 
 /**
  * Creates a record serializer and writes its handle to `*out_serializer`. The caller owns it
@@ -1457,6 +1973,43 @@ memseg_status memseg_serialization_reader_seek(struct memseg_serialization_reade
 memseg_status memseg_serialization_reader_offset(struct memseg_serialization_reader reader,
                                                  size_t *out_offset,
                                                  size_t *out_available);
+
+/**
+ * Gets the resource under `key` (a NUL-terminated string) at `manager`, or makes it: charges
+ * `size` bytes to the budget once and calls `init(ctx, size, &resource)`; the last
+ * `memseg_shared_release()` calls `release(ctx, resource, size)` (if not NULL) and gives the
+ * bytes back (Flink's shared managed memory, as RocksDB's block cache uses). Writes this
+ * holder's handle to `*out_shared`.
+ *
+ * Fails with `MEMSEG_STATUS_NULL_ARGUMENT` for a NULL `key`, `init` or `out_shared`; with
+ * `MEMSEG_STATUS_INVALID_ARGUMENT` for an empty key, a size of 0, or a size other than the
+ * existing resource's; with `MEMSEG_STATUS_BUDGET_EXHAUSTED` when the size does not fit; with
+ * `MEMSEG_STATUS_CLOSED` after the manager closed; and with
+ * `MEMSEG_STATUS_ALLOCATION_FAILED` when `init` returns non-zero (the bytes go back). For an
+ * existing key, `init`, `release` and `ctx` are not used. The caller owns the share and must
+ * end it with `memseg_shared_release()`. Thread-safe.
+ */
+memseg_status memseg_shared_acquire(struct memseg_manager manager,
+                                    const char *key,
+                                    uint64_t size,
+                                    memseg_shared_init_fn init,
+                                    memseg_shared_release_fn release,
+                                    void *ctx,
+                                    struct memseg_shared *out_shared);
+
+/**
+ * Writes the resource (the pointer `init` made) to `*out_resource`. Valid until the last
+ * holder releases it. Thread-safe.
+ */
+memseg_status memseg_shared_get(struct memseg_shared shared, void **out_resource);
+
+/**
+ * Ends this holder's share; the handle is stale afterwards. The last holder's release calls
+ * the release callback (on this thread) and gives the bytes back to the budget; `*out_last`,
+ * if not NULL, says whether this was the last. A zero handle is a no-op returning
+ * `MEMSEG_STATUS_OK`; releasing twice returns `MEMSEG_STATUS_STALE_HANDLE`. Thread-safe.
+ */
+memseg_status memseg_shared_release(struct memseg_shared shared, bool *out_last);
 
 /**
  * Names a status code, for logs: `"MEMSEG_STATUS_OUT_OF_BOUNDS"` for 3, and

@@ -7,6 +7,8 @@
 //!
 //! - [`segment`]: fixed-size memory segments (heap, off-heap or host-provided) with typed,
 //!   bounds-checked get/put in explicit byte order and bulk operations.
+//! - [`manager`]: a budget of pages with per-owner accounting: [`MemoryManager`], leases,
+//!   shared resources, stats and the memory plan.
 //! - [`view`]: paged output and input views across segments, serialization buffers and
 //!   length-prefixed records spanning buffers, in Java's `DataOutput` byte format.
 
@@ -15,8 +17,10 @@
 
 pub mod error;
 pub mod ffi;
+pub mod manager;
 pub mod segment;
 pub mod view;
 
 pub use error::{Error, Result};
+pub use manager::{Lease, ManagerConfig, MemoryManager};
 pub use segment::{ByteOrder, OffHeapOptions, Primitive, Region, Segment, SegmentKind};

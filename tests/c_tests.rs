@@ -61,6 +61,7 @@ c_tests!(
     test_foreign,
     test_handles,
     test_inline,
+    test_manager,
     test_threads,
     test_typed,
     test_version,

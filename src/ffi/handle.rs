@@ -26,6 +26,9 @@ use crossbeam_queue::SegQueue;
 #[repr(u8)]
 pub(crate) enum HandleKind {
     Segment = 1,
+    Manager = 2,
+    Lease = 3,
+    SharedResource = 4,
     OutputView = 10,
     InputView = 11,
     SerializationBuffer = 12,
@@ -38,6 +41,9 @@ impl HandleKind {
     fn from_tag(tag: u8) -> Option<HandleKind> {
         match tag {
             1 => Some(HandleKind::Segment),
+            2 => Some(HandleKind::Manager),
+            3 => Some(HandleKind::Lease),
+            4 => Some(HandleKind::SharedResource),
             10 => Some(HandleKind::OutputView),
             11 => Some(HandleKind::InputView),
             12 => Some(HandleKind::SerializationBuffer),
@@ -51,6 +57,9 @@ impl HandleKind {
     fn name(self) -> &'static str {
         match self {
             HandleKind::Segment => "segment",
+            HandleKind::Manager => "manager",
+            HandleKind::Lease => "lease",
+            HandleKind::SharedResource => "shared resource",
             HandleKind::OutputView => "output view",
             HandleKind::InputView => "input view",
             HandleKind::SerializationBuffer => "serialization buffer",

@@ -9,6 +9,7 @@
 //! - [`segment`], [`segment_typed`]: memory segments.
 //! - [`view`], [`serialization`], [`record`], [`view_typed`]: paged views, the serialization
 //!   buffer and reader, and records spanning buffers.
+//! - [`manager`], [`lease`]: the memory manager, its leases, shared resources and the plan.
 //!
 //! The header `include/memseg.h` is generated from these files by cbindgen (see
 //! `build.rs`); their doc comments are the header's documentation.
@@ -18,20 +19,28 @@
 mod args;
 pub mod boundary;
 pub(crate) mod handle;
+pub mod lease;
+pub mod manager;
+pub mod plan;
 pub mod record;
 pub mod segment;
 pub mod segment_typed;
 pub mod serialization;
+pub mod shared;
 pub mod status;
 pub mod version;
 pub mod view;
 pub mod view_typed;
 
 pub use boundary::{last_error_message, memseg_last_error_message};
+pub use lease::*;
+pub use manager::*;
+pub use plan::*;
 pub use record::*;
 pub use segment::*;
 pub use segment_typed::*;
 pub use serialization::*;
+pub use shared::*;
 pub use status::{memseg_status, memseg_status_name};
 pub use version::{memseg_version, memseg_version_string};
 pub use view::*;

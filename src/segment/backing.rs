@@ -2,6 +2,7 @@
 
 use std::alloc::Layout;
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 use super::SegmentKind;
 use crate::error::{Error, Result};
@@ -24,10 +25,39 @@ pub struct OffHeapOptions {
     pub prefault: bool,
 }
 
+/// Where a managed page (a page of a memory manager's budget) goes when its segment is
+/// released or dropped. Implemented by the memory manager's lease accounts; the segment
+/// module only calls it.
+pub(crate) trait PageHome: Send + Sync {
+    /// The segment of a page at `ptr` of `size` bytes was dropped. If the segment owned the
+    /// memory itself (a lazily allocated page), that memory has already been freed and
+    /// `freed` is true; otherwise the memory is the home's to reuse.
+    fn page_returned(&self, ptr: NonNull<u8>, size: usize, freed: bool);
+}
+
+/// The memory under a managed page: borrowed from the home's arena, or owned by the page.
+pub(crate) enum PageMemory {
+    /// Part of a preallocated arena that the home owns.
+    Borrowed,
+    /// Allocated for this page alone with this layout (lazy heap page).
+    Heap(Layout),
+    /// Mapped for this page alone (lazy off-heap page).
+    OffHeap { mapped_len: usize },
+}
+
 pub(super) enum Backing {
     Heap(Layout),
-    OffHeap { mapped_len: usize },
+    OffHeap {
+        mapped_len: usize,
+    },
     Foreign(Option<ReleaseFn>),
+    /// A page of a memory manager: the release goes to `home` (and frees `memory` first if
+    /// the page owns it).
+    Managed {
+        kind: SegmentKind,
+        memory: PageMemory,
+        home: Arc<dyn PageHome>,
+    },
 }
 
 fn check_size(size: usize) -> Result<()> {
@@ -106,6 +136,18 @@ impl Backing {
             Backing::Heap(_) => SegmentKind::Heap,
             Backing::OffHeap { .. } => SegmentKind::OffHeap,
             Backing::Foreign(_) => SegmentKind::Foreign,
+            Backing::Managed { kind, .. } => *kind,
+        }
+    }
+
+    /// The memory of a freshly allocated heap or off-heap backing as a managed page's own
+    /// memory; foreign and managed backings (whose memory is not the allocator's) come back
+    /// unchanged as the error.
+    pub(super) fn into_page_memory(self) -> Result<PageMemory, Backing> {
+        match self {
+            Backing::Heap(layout) => Ok(PageMemory::Heap(layout)),
+            Backing::OffHeap { mapped_len } => Ok(PageMemory::OffHeap { mapped_len }),
+            other => Err(other),
         }
     }
 
@@ -123,6 +165,25 @@ impl Backing {
                 if let Some(release) = release.take() {
                     release(ptr, size);
                 }
+            }
+            Backing::Managed { memory, home, .. } => {
+                let freed = match memory {
+                    PageMemory::Borrowed => false,
+                    PageMemory::Heap(layout) => {
+                        // SAFETY: the page's own allocation, made by `alloc_zeroed` with
+                        // this layout (`Backing::heap`), freed once.
+                        unsafe { std::alloc::dealloc(ptr, *layout) };
+                        true
+                    }
+                    PageMemory::OffHeap { mapped_len } => {
+                        // SAFETY: the page's own mapping, made by `Backing::off_heap`.
+                        let rc = unsafe { libc::munmap(ptr.cast(), *mapped_len) };
+                        debug_assert_eq!(rc, 0, "munmap of a page's own mapping failed");
+                        true
+                    }
+                };
+                let ptr = NonNull::new(ptr).expect("a segment's pointer is never null");
+                home.page_returned(ptr, size, freed);
             }
         }
     }

@@ -12,12 +12,15 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::ptr::NonNull;
 
+pub(crate) use backing::PageHome;
 pub use backing::{OffHeapOptions, ReleaseFn};
 pub use primitive::{ByteOrder, Primitive};
 pub use region::Region;
 
 use crate::error::Result;
-use backing::Backing;
+use backing::{Backing, PageMemory};
+use std::mem::ManuallyDrop;
+use std::sync::Arc;
 
 /// Where a segment's memory comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -90,6 +93,67 @@ impl Segment {
         // the region is reachable (both are fields of this segment).
         let region = unsafe { Region::new(ptr, size) };
         Segment { region, backing }
+    }
+
+    /// A page of a memory manager's arena: `size` bytes at `ptr` that `home` owns. Dropping
+    /// the segment gives the page back to `home` ([`PageHome::page_returned`], `freed` false).
+    ///
+    /// # Safety
+    /// Until the segment is dropped, `ptr` must be valid for reads and writes of `size` bytes
+    /// (`home`, which the segment keeps alive, owns that memory), and nothing else may access
+    /// it except through raw pointers lent by this segment. `size` must not be zero.
+    pub(crate) unsafe fn managed_page(
+        ptr: NonNull<u8>,
+        size: usize,
+        kind: SegmentKind,
+        home: Arc<dyn PageHome>,
+    ) -> Segment {
+        let backing = Backing::Managed {
+            kind,
+            memory: PageMemory::Borrowed,
+            home,
+        };
+        Segment::from_backing(ptr, size, backing)
+    }
+
+    /// Turns a segment made by [`allocate_heap`](Self::allocate_heap) or
+    /// [`allocate_off_heap`](Self::allocate_off_heap) into a managed page that owns its
+    /// memory: dropping it frees the memory, then tells `home` (`freed` true). A foreign or
+    /// already managed segment is given back unchanged as the error.
+    pub(crate) fn into_managed(self, home: Arc<dyn PageHome>) -> Result<Segment, Segment> {
+        let this = ManuallyDrop::new(self);
+        let region = this.region;
+        // SAFETY: `this` is never used or dropped again, so the backing is moved out once.
+        let backing = unsafe { std::ptr::read(&this.backing) };
+        let kind = backing.kind();
+        match backing.into_page_memory() {
+            Ok(memory) => Ok(Segment {
+                region,
+                backing: Backing::Managed { kind, memory, home },
+            }),
+            Err(backing) => Err(Segment { region, backing }),
+        }
+    }
+
+    /// The home of a managed page; `None` for any other segment.
+    #[inline]
+    pub(crate) fn page_home(&self) -> Option<&Arc<dyn PageHome>> {
+        match &self.backing {
+            Backing::Managed { home, .. } => Some(home),
+            _ => None,
+        }
+    }
+
+    /// Gives a managed page a new home (the lease it is transferred to) and returns the old
+    /// one; a segment that is not a managed page is left alone (`None`).
+    pub(crate) fn replace_page_home(
+        &mut self,
+        new: Arc<dyn PageHome>,
+    ) -> Option<Arc<dyn PageHome>> {
+        match &mut self.backing {
+            Backing::Managed { home, .. } => Some(std::mem::replace(home, new)),
+            _ => None,
+        }
     }
 
     /// Size in bytes.
@@ -275,6 +339,65 @@ mod tests {
             })
         );
         assert_eq!(seg.as_slice(), [0, 1, 2, 3, 4, 5, 8, 5, 8, 9]);
+    }
+
+    /// Counts returned pages, as a lease account would.
+    #[derive(Default)]
+    struct Home {
+        returned: std::sync::atomic::AtomicUsize,
+        freed: std::sync::atomic::AtomicUsize,
+    }
+
+    impl PageHome for Home {
+        fn page_returned(&self, _ptr: NonNull<u8>, size: usize, freed: bool) {
+            assert_eq!(size, 4096);
+            self.returned
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if freed {
+                self.freed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    }
+
+    #[test]
+    fn a_managed_page_goes_back_to_its_current_home_once() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let (a, b) = (Arc::new(Home::default()), Arc::new(Home::default()));
+        // An owned page (as a lazy manager makes them): freed, then its home told.
+        // (Heap, not off-heap, so that Miri, which runs these unit tests, can follow it.)
+        let page = Segment::allocate_heap(4096).unwrap();
+        let mut page = page.into_managed(a.clone()).ok().unwrap();
+        assert_eq!(page.kind(), SegmentKind::Heap);
+        let home: Arc<dyn PageHome> = a.clone();
+        assert!(std::ptr::addr_eq(
+            Arc::as_ptr(page.page_home().unwrap()),
+            Arc::as_ptr(&home)
+        ));
+        page.put(4088, 1u64, ByteOrder::Big).unwrap();
+        let old = page.replace_page_home(b.clone()).unwrap();
+        assert!(std::ptr::addr_eq(Arc::as_ptr(&old), Arc::as_ptr(&home)));
+        drop(page);
+        assert_eq!((a.returned.load(SeqCst), b.returned.load(SeqCst)), (0, 1));
+        assert_eq!(b.freed.load(SeqCst), 1);
+        // A borrowed page: the memory stays the home's.
+        let mut arena = vec![0u8; 4096];
+        let ptr = NonNull::new(arena.as_mut_ptr()).unwrap();
+        // SAFETY: `arena` outlives the page and is not used while the page lives.
+        let page = unsafe { Segment::managed_page(ptr, 4096, SegmentKind::Heap, a.clone()) };
+        assert_eq!(page.kind(), SegmentKind::Heap);
+        drop(page);
+        assert_eq!((a.returned.load(SeqCst), a.freed.load(SeqCst)), (1, 0));
+        // Foreign and plain segments are not pages.
+        let mut plain = Segment::allocate_heap(8).unwrap();
+        assert!(plain.page_home().is_none());
+        assert!(plain.replace_page_home(a.clone()).is_none());
+        let mut host = [0u8; 8];
+        // SAFETY: `host` outlives the segment.
+        let foreign =
+            unsafe { Segment::wrap_foreign(NonNull::new(host.as_mut_ptr()).unwrap(), 8, None) }
+                .unwrap();
+        assert!(foreign.into_managed(a.clone()).is_err());
+        assert_eq!(a.returned.load(SeqCst), 1);
     }
 
     #[test]

@@ -1,0 +1,472 @@
+//! Leases: an owner's account at a memory manager.
+
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use super::budget::PageCount;
+use super::manager::Inner;
+use super::stats::{FailureCause, LeaseClosed, LeaseUsage};
+use crate::error::{Error, Result};
+use crate::segment::{PageHome, Segment};
+
+/// A value given back together with the reason it was refused: nothing changed.
+#[derive(Debug)]
+pub struct Rejected<T> {
+    /// Why the operation was refused.
+    pub error: Error,
+    /// The value, as it was before the call.
+    pub value: T,
+}
+
+/// The shared state of a lease: its charges and its identity. Pages hold it (as their
+/// home), so it outlives the [`Lease`] while pages it lent are out.
+pub(crate) struct LeaseAccount {
+    pub(crate) id: u64,
+    pub(crate) name: String,
+    pages: PageCount,
+    reserved: AtomicU64,
+    closed: AtomicBool,
+    pub(crate) manager: Arc<Inner>,
+}
+
+impl LeaseAccount {
+    pub(crate) fn new(id: u64, name: &str, quota: Option<usize>, manager: Arc<Inner>) -> Self {
+        LeaseAccount {
+            id,
+            name: name.to_string(),
+            pages: PageCount::new(quota),
+            reserved: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+            manager,
+        }
+    }
+
+    pub(crate) fn usage(&self) -> LeaseUsage {
+        LeaseUsage {
+            id: self.id,
+            name: self.name.clone(),
+            pages: self.pages.held(),
+            peak_pages: self.pages.peak(),
+            reserved_bytes: self.reserved.load(Ordering::SeqCst),
+            quota_pages: self.pages.quota(),
+            closed: self.closed.load(Ordering::SeqCst),
+        }
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(self.closed_error());
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn closed_error(&self) -> Error {
+        Error::Closed(format!("lease '{}' is closed", self.name))
+    }
+
+    /// Charges `n` pages to the lease's quota (and its peak).
+    #[inline]
+    fn charge_pages(&self, n: usize) -> Result<()> {
+        match self.pages.try_add(n) {
+            Ok(()) => Ok(()),
+            Err(held) => Err(self.quota_error(n, held)),
+        }
+    }
+
+    #[cold]
+    fn quota_error(&self, n: usize, held: usize) -> Error {
+        let quota = self.pages.quota().unwrap_or(usize::MAX);
+        let bytes = (n as u64).saturating_mul(self.manager.page_size as u64);
+        let why = format!(
+            "lease '{}' holds {held} of its quota of {quota} pages and asked for {n} more",
+            self.name
+        );
+        self.manager
+            .failure(FailureCause::Quota, &self.name, bytes, why)
+    }
+
+    #[cold]
+    fn budget_error(&self, n: usize) -> Error {
+        let m = &self.manager;
+        let why = format!(
+            "{n} pages of {} bytes do not fit in the budget of {} pages",
+            m.page_size, m.total_pages
+        );
+        m.failure(
+            FailureCause::Budget,
+            &self.name,
+            (n as u64).saturating_mul(m.page_size as u64),
+            why,
+        )
+    }
+
+    /// Allocates `n` pages, all or nothing.
+    fn allocate(self: &Arc<Self>, n: usize) -> Result<Vec<Segment>> {
+        self.check_open()?;
+        if n == 0 {
+            return Err(Error::invalid(format!(
+                "lease '{}': cannot allocate 0 pages",
+                self.name
+            )));
+        }
+        let manager = &self.manager;
+        if n > manager.total_pages {
+            // Also keeps the byte count below from overflowing.
+            return Err(self.budget_error(n));
+        }
+        self.charge_pages(n)?;
+        if !manager.charge((n * manager.page_size) as u64) {
+            self.pages.sub(n);
+            return Err(self.budget_error(n));
+        }
+        let mut pages = Vec::with_capacity(n);
+        if manager.is_preallocated() {
+            for _ in 0..n {
+                pages.push(self.page_at(manager.pop_page()));
+            }
+            return Ok(pages);
+        }
+        let mut raw = Vec::with_capacity(n);
+        for _ in 0..n {
+            match manager.allocate_lazy_page() {
+                Ok(segment) => raw.push(segment),
+                Err(e) => {
+                    drop(raw);
+                    self.pages.sub(n);
+                    manager.uncharge((n * manager.page_size) as u64);
+                    let why = format!("the operating system refused a page ({e})");
+                    let bytes = (n * manager.page_size) as u64;
+                    return Err(manager.failure(
+                        FailureCause::AllocationFailed,
+                        &self.name,
+                        bytes,
+                        why,
+                    ));
+                }
+            }
+        }
+        for segment in raw {
+            let home: Arc<dyn PageHome> = self.clone();
+            match segment.into_managed(home) {
+                Ok(page) => pages.push(page),
+                Err(_) => unreachable!("a freshly allocated segment owns its memory"),
+            }
+        }
+        Ok(pages)
+    }
+
+    /// One page of the arena as a segment whose home is this lease.
+    #[inline]
+    fn page_at(self: &Arc<Self>, ptr: NonNull<u8>) -> Segment {
+        let home: Arc<dyn PageHome> = self.clone();
+        // SAFETY: `ptr` is a free page of the arena, taken from the queue by this call
+        // alone; the arena lives as long as the manager, which the home keeps alive.
+        unsafe {
+            Segment::managed_page(
+                ptr,
+                self.manager.page_size,
+                self.manager.segment_kind(),
+                home,
+            )
+        }
+    }
+
+    /// Whether `page` is a page this lease holds.
+    #[inline]
+    fn holds(self: &Arc<Self>, page: &Segment) -> bool {
+        page.page_home()
+            .is_some_and(|home| std::ptr::addr_eq(Arc::as_ptr(home), Arc::as_ptr(self)))
+    }
+
+    #[cold]
+    fn not_held(self: &Arc<Self>, page: &Segment) -> Error {
+        match page.page_home() {
+            None => Error::invalid(format!(
+                "segment at {:p} is not a managed page; lease '{}' does not hold it",
+                page.as_ptr(),
+                self.name
+            )),
+            Some(_) => Error::invalid(format!(
+                "page at {:p} is held by another lease, not by '{}'",
+                page.as_ptr(),
+                self.name
+            )),
+        }
+    }
+
+    fn reserve(&self, bytes: u64) -> Result<()> {
+        self.check_open()?;
+        if bytes == 0 {
+            return Err(Error::invalid(format!(
+                "lease '{}': cannot reserve 0 bytes",
+                self.name
+            )));
+        }
+        if !self.manager.charge(bytes) {
+            let why = format!("{bytes} bytes do not fit in the budget");
+            return Err(self
+                .manager
+                .failure(FailureCause::Budget, &self.name, bytes, why));
+        }
+        self.reserved.fetch_add(bytes, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn unreserve(&self, bytes: u64) -> Result<()> {
+        if bytes == 0 {
+            return Err(Error::invalid(format!(
+                "lease '{}': cannot release 0 reserved bytes",
+                self.name
+            )));
+        }
+        let taken = self
+            .reserved
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |r| r.checked_sub(bytes));
+        match taken {
+            Ok(_) => {
+                self.manager.uncharge(bytes);
+                Ok(())
+            }
+            Err(held) => Err(Error::invalid(format!(
+                "lease '{}' has {held} bytes reserved; cannot release {bytes}",
+                self.name
+            ))),
+        }
+    }
+
+    /// Marks the lease closed and gives its reservations back; `None` if it was closed
+    /// already, else the reserved bytes reclaimed.
+    pub(crate) fn close_account(&self) -> Option<u64> {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return None;
+        }
+        let reserved = self.reserved.swap(0, Ordering::SeqCst);
+        if reserved > 0 {
+            self.manager.uncharge(reserved);
+        }
+        Some(reserved)
+    }
+}
+
+impl PageHome for LeaseAccount {
+    #[inline]
+    fn page_returned(&self, ptr: NonNull<u8>, _size: usize, freed: bool) {
+        let manager = &self.manager;
+        if !freed {
+            manager.push_page(ptr);
+        }
+        self.pages.sub(1);
+        manager.uncharge(manager.page_size as u64);
+    }
+}
+
+impl Drop for LeaseAccount {
+    fn drop(&mut self) {
+        self.manager.forget_lease(self.id);
+    }
+}
+
+/// An owner's account at a [`MemoryManager`](super::MemoryManager): allocates pages,
+/// reserves bytes, releases them, and reports what it holds.
+///
+/// Pages are [`Segment`]s. Each stays charged to its lease until it is released through the
+/// lease, transferred to another lease, or dropped — dropping a page returns it too, so a
+/// page cannot leak. Thread-safe: a lease may be shared (`&Lease`) by many threads.
+/// Dropping the lease closes it.
+pub struct Lease {
+    account: Arc<LeaseAccount>,
+}
+
+impl Lease {
+    pub(crate) fn from_account(account: Arc<LeaseAccount>) -> Lease {
+        Lease { account }
+    }
+
+    /// The lease's number in its manager.
+    pub fn id(&self) -> u64 {
+        self.account.id
+    }
+
+    /// The lease's name.
+    pub fn name(&self) -> &str {
+        &self.account.name
+    }
+
+    /// What the lease holds now.
+    pub fn usage(&self) -> LeaseUsage {
+        self.account.usage()
+    }
+
+    /// Allocates one page (zero-filled only when the memory is fresh from the operating
+    /// system: a recycled page keeps what its last holder wrote, as in Flink).
+    ///
+    /// Fails with `QuotaExhausted` when the lease's quota is used up, `BudgetExhausted` when
+    /// the manager's budget is, `AllocationFailed` when the operating system refuses a lazy
+    /// page, and `Closed` after the lease or its manager was closed. On failure nothing is
+    /// charged and the manager keeps a [`FailureSnapshot`](super::FailureSnapshot).
+    #[inline]
+    pub fn allocate(&self) -> Result<Segment> {
+        let account = &self.account;
+        if account.manager.is_preallocated() && !account.closed.load(Ordering::Relaxed) {
+            account.charge_pages(1)?;
+            if !account.manager.charge(account.manager.page_size as u64) {
+                account.pages.sub(1);
+                return Err(account.budget_error(1));
+            }
+            return Ok(account.page_at(account.manager.pop_page()));
+        }
+        let mut pages = account.allocate(1)?;
+        Ok(pages.pop().expect("one page was allocated"))
+    }
+
+    /// Allocates `n` pages, all or nothing. Fails as [`allocate`](Self::allocate) does, and
+    /// with `InvalidArgument` for `n` of 0.
+    pub fn allocate_many(&self, n: usize) -> Result<Vec<Segment>> {
+        self.account.allocate(n)
+    }
+
+    /// Allocates `n` pages, waiting up to `timeout` for other leases to release enough when
+    /// the budget or the quota is exhausted. Fails with `Timeout` when the time passes, and at
+    /// once (without waiting) for a request no release could serve (more than the quota or
+    /// the whole budget) and for the other errors of [`allocate_many`](Self::allocate_many).
+    pub fn allocate_timeout(&self, n: usize, timeout: Duration) -> Result<Vec<Segment>> {
+        let account = &self.account;
+        let hopeless =
+            n > account.manager.total_pages || account.pages.quota().is_some_and(|q| n > q);
+        if hopeless {
+            return account.allocate(n);
+        }
+        let bytes = (n as u64).saturating_mul(account.manager.page_size as u64);
+        account
+            .manager
+            .wait_for(timeout, || account.allocate(n), &account.name, bytes)
+    }
+
+    /// Releases a page this lease holds: it goes back to the manager. A page the lease
+    /// does not hold (another lease's, or a segment that is not a page) is refused and
+    /// given back unchanged.
+    pub fn release(&self, page: Segment) -> Result<(), Rejected<Segment>> {
+        if !self.account.holds(&page) {
+            let error = self.account.not_held(&page);
+            return Err(Rejected { error, value: page });
+        }
+        drop(page);
+        Ok(())
+    }
+
+    /// Releases pages this lease holds, all or nothing: if one is not the lease's, none is
+    /// released and all are given back.
+    pub fn release_many(&self, pages: Vec<Segment>) -> Result<(), Rejected<Vec<Segment>>> {
+        if let Some(page) = pages.iter().find(|p| !self.account.holds(p)) {
+            let error = self.account.not_held(page);
+            return Err(Rejected {
+                error,
+                value: pages,
+            });
+        }
+        drop(pages);
+        Ok(())
+    }
+
+    /// Whether `page` is held by this lease.
+    pub fn holds(&self, page: &Segment) -> bool {
+        self.account.holds(page)
+    }
+
+    /// Moves `page` and its charge from this lease to `to`. Fails with `InvalidArgument` if
+    /// this lease does not hold the page or `to` belongs to another manager, with
+    /// `QuotaExhausted` if `to` has no quota left, and with `Closed` if `to` is closed;
+    /// nothing changes then. Transferring to the same lease does nothing.
+    pub fn transfer(&self, page: &mut Segment, to: &Lease) -> Result<()> {
+        if !self.account.holds(page) {
+            return Err(self.account.not_held(page));
+        }
+        if Arc::ptr_eq(&self.account, &to.account) {
+            return Ok(());
+        }
+        if !Arc::ptr_eq(&self.account.manager, &to.account.manager) {
+            return Err(Error::invalid(format!(
+                "lease '{}' belongs to another memory manager than '{}'",
+                to.account.name, self.account.name
+            )));
+        }
+        to.account.check_open()?;
+        to.account.charge_pages(1)?;
+        let home: Arc<dyn PageHome> = to.account.clone();
+        let _old = page.replace_page_home(home);
+        self.account.pages.sub(1);
+        Ok(())
+    }
+
+    /// Reserves `bytes` of the budget for memory the host allocates itself (Flink's
+    /// `reserveMemory`). Fails with `InvalidArgument` for 0, `BudgetExhausted` when they do
+    /// not fit, `Closed` after close.
+    pub fn reserve(&self, bytes: u64) -> Result<()> {
+        self.account.reserve(bytes)
+    }
+
+    /// Gives back `bytes` of this lease's reservations. Fails with `InvalidArgument` for 0
+    /// or more than the lease has reserved (nothing changes).
+    pub fn unreserve(&self, bytes: u64) -> Result<()> {
+        self.account.unreserve(bytes)
+    }
+
+    /// Closes the lease: its reservations go back, and it allocates no more. Pages it lent
+    /// that are still out stay charged to it until they are dropped (then they go back);
+    /// the report counts them as outstanding. Use [`close_with`](Self::close_with) to give
+    /// pages back in the same step.
+    pub fn close(self) -> LeaseClosed {
+        self.close_pages(0)
+    }
+
+    /// Releases `pages` (all held by this lease, else nothing happens and they are given
+    /// back with the lease), then closes the lease.
+    pub fn close_with(
+        self,
+        pages: Vec<Segment>,
+    ) -> Result<LeaseClosed, Rejected<(Lease, Vec<Segment>)>> {
+        let n = pages.len();
+        match self.release_many(pages) {
+            Ok(()) => Ok(self.close_pages(n)),
+            Err(Rejected { error, value }) => Err(Rejected {
+                error,
+                value: (self, value),
+            }),
+        }
+    }
+
+    /// Closes the lease in place (for owners that keep it behind a shared reference, such as
+    /// the C ABI's handle table), counting `pages_reclaimed` that the owner gave back first.
+    pub(crate) fn close_pages(&self, pages_reclaimed: usize) -> LeaseClosed {
+        let reserved = self.account.close_account().unwrap_or(0);
+        LeaseClosed {
+            name: self.account.name.clone(),
+            pages_reclaimed,
+            reserved_bytes_reclaimed: reserved,
+            pages_outstanding: self.account.pages.held(),
+        }
+    }
+
+    /// Whether the lease (or its manager) was closed.
+    pub fn is_closed(&self) -> bool {
+        self.account.closed.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.account.close_account();
+    }
+}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease")
+            .field("id", &self.account.id)
+            .field("name", &self.account.name)
+            .finish()
+    }
+}
