@@ -641,6 +641,61 @@ static void test_windows_for_hot_loops(void) {
   mt_free(segs[3]);
 }
 
+/* An output view on a lease: pages come from the lease as writes need them, the budget ends
+ * the stream with BUDGET_EXHAUSTED and nothing lost, the pages read back through an input
+ * view and go back through the lease; a closed lease makes the view's writes stale. */
+static void test_view_on_a_lease(void) {
+  const size_t page = 4096;
+  memseg_manager_config config = memseg_manager_config_default(3 * page);
+  memseg_manager manager = {0};
+  memseg_lease lease = {0};
+  memseg_output_view w = {0x77};
+  memseg_input_view r = {0};
+  memseg_segment pages[3];
+  memseg_lease_usage usage;
+  size_t count = 0, seg = 0, fill = 0;
+  uint64_t i, v = 0;
+
+  config.page_size = page;
+  config.flags = MEMSEG_MANAGER_PREALLOCATE;
+  CHECK_OK(memseg_manager_new(&config, &manager));
+  CHECK_OK(memseg_lease_open(manager, "view", 0, &lease));
+
+  CHECK_STATUS(memseg_output_view_new_on_lease(lease, NULL), MEMSEG_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(memseg_output_view_new_on_lease((memseg_lease){0}, &w),
+               MEMSEG_STATUS_INVALID_HANDLE);
+  CHECK_EQ(w.bits, 0x77);
+  CHECK_OK(memseg_output_view_new_on_lease(lease, &w));
+  for (i = 0; i < 3 * page / 8; i++) {
+    CHECK_OK(memseg_output_view_write_u64(w, i * 7));
+  }
+  CHECK_STATUS(memseg_output_view_write_u8(w, 1), MEMSEG_STATUS_BUDGET_EXHAUSTED);
+  CHECK_OK(memseg_lease_get_usage(lease, &usage));
+  CHECK_EQ(usage.pages, 3);
+
+  CHECK_OK(memseg_output_view_position(w, &seg, &fill));
+  CHECK_OK(memseg_output_view_segments(w, pages, 3, &count));
+  CHECK_EQ(count, 3);
+  CHECK_OK(memseg_output_view_free(w));
+  CHECK_OK(memseg_input_view_new(pages, count, fill, &r));
+  for (i = 0; i < 3 * page / 8; i++) {
+    CHECK_OK(memseg_input_view_read_u64(r, &v));
+    CHECK_EQ(v, i * 7);
+  }
+  CHECK_STATUS(memseg_input_view_read_u64(r, &v), MEMSEG_STATUS_END_OF_DATA);
+  CHECK_OK(memseg_input_view_free(r));
+  CHECK_OK(memseg_lease_release_many(lease, pages, count));
+  CHECK_OK(memseg_lease_get_usage(lease, &usage));
+  CHECK_EQ(usage.pages, 0);
+
+  CHECK_OK(memseg_output_view_new_on_lease(lease, &w));
+  CHECK_OK(memseg_output_view_write_u32(w, 5));
+  CHECK_OK(memseg_lease_close(lease, NULL));
+  CHECK_STATUS(memseg_output_view_write_u32(w, 6), MEMSEG_STATUS_STALE_HANDLE);
+  CHECK_OK(memseg_output_view_free(w));
+  CHECK_OK(memseg_manager_close(manager, NULL, 0, NULL));
+}
+
 int main(void) {
   RUN(test_every_type_round_trips_across_segments);
   RUN(test_strings_bytes_and_skip);
@@ -649,5 +704,6 @@ int main(void) {
   RUN(test_serialization_buffer_and_reader);
   RUN(test_records_span_segments);
   RUN(test_windows_for_hot_loops);
+  RUN(test_view_on_a_lease);
   return 0;
 }

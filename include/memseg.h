@@ -2053,6 +2053,25 @@ memseg_status memseg_output_view_new(const struct memseg_segment *segments,
                                      struct memseg_output_view *out_view);
 
 /**
+ * Creates an output view that takes its pages from `lease`, one page whenever a write does
+ * not fit in the pages it has, and writes its handle to `*out_view`.
+ *
+ * The pages are the lease's, lent to the host as segment handles exactly as
+ * `memseg_lease_allocate()` lends them: `memseg_output_view_segments()` lists those written
+ * into, `memseg_input_view_new()` reads them back, and the host gives them back with
+ * `memseg_lease_release()` (or by closing the lease) once it no longer needs the data. A
+ * write that needs a page the lease cannot give fails with the lease's status
+ * (`MEMSEG_STATUS_BUDGET_EXHAUSTED`, `MEMSEG_STATUS_QUOTA_EXHAUSTED`, …) and writes nothing;
+ * what was written before stays. After the lease is closed its pages are stale and the
+ * view's writes fail with `MEMSEG_STATUS_STALE_HANDLE`.
+ *
+ * The caller owns the view and must free it with `memseg_output_view_free()`, which gives
+ * pages the view took but never wrote into back to the lease. Thread-safe.
+ */
+memseg_status memseg_output_view_new_on_lease(struct memseg_lease lease,
+                                              struct memseg_output_view *out_view);
+
+/**
  * Frees an output view. The segments and what was written into them stay the host's.
  *
  * A zero handle is a no-op; freeing twice is `MEMSEG_STATUS_STALE_HANDLE`. Thread-safe.

@@ -256,15 +256,36 @@ pub unsafe extern "C" fn memseg_lease_allocate(
 ) -> memseg_status {
     ffi_boundary!({
         let out = checked_out(out_page, "out_page")?;
-        let entry = lease_entry(lease)?;
-        let page = entry.lease.allocate().map_err(closed_as_stale)?;
-        let mut pages = lock(&entry.pages);
-        let handle = entry.lend_page(&mut pages, page)?;
-        drop(pages);
+        let handle = allocate_lent(lease)?;
         // SAFETY: `out` was checked non-null; the caller promises it is writable.
         unsafe { write_out(out, handle) };
         Ok(())
     })
+}
+
+/// Allocates one page of `lease` and lends it under a new segment handle: the body of
+/// `memseg_lease_allocate()`, also used by the output views that take their pages from a
+/// lease.
+pub(crate) fn allocate_lent(lease: memseg_lease) -> Result<memseg_segment, FfiError> {
+    let entry = lease_entry(lease)?;
+    let page = entry.lease.allocate().map_err(closed_as_stale)?;
+    let mut pages = lock(&entry.pages);
+    entry.lend_page(&mut pages, page)
+}
+
+/// Checks that `lease` names an open lease.
+pub(crate) fn check_lease(lease: memseg_lease) -> Result<(), FfiError> {
+    lease_entry(lease).map(drop)
+}
+
+/// Gives a page lent by `lease` back: the body of `memseg_lease_release()`.
+pub(crate) fn release_lent(lease: memseg_lease, page: memseg_segment) -> Result<(), FfiError> {
+    let entry = lease_entry(lease)?;
+    let mut pages = lock(&entry.pages);
+    let segment = entry.take_page(&mut pages, page)?;
+    drop(pages);
+    drop(segment);
+    Ok(())
 }
 
 /// A closed lease is a stale handle to the host: its handle is removed at close, and a call
@@ -354,14 +375,7 @@ pub unsafe extern "C" fn memseg_lease_allocate_wait(
 /// other call on the same page may be running.
 #[unsafe(no_mangle)]
 pub extern "C" fn memseg_lease_release(lease: memseg_lease, page: memseg_segment) -> memseg_status {
-    ffi_boundary!({
-        let entry = lease_entry(lease)?;
-        let mut pages = lock(&entry.pages);
-        let segment = entry.take_page(&mut pages, page)?;
-        drop(pages);
-        drop(segment);
-        Ok(())
-    })
+    ffi_boundary!({ release_lent(lease, page) })
 }
 
 /// Gives back the `count` pages in `pages[0..count]`, all or nothing: if one is not held by

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::args::{byte_buffer, checked_out, write_out};
 use super::handle::{HandleError, HandleKind, HandleTable};
+use super::lease::{allocate_lent, check_lease, memseg_lease, release_lent};
 use super::segment::{memseg_segment, region_of};
 use super::status::{FfiError, memseg_status};
 use crate::error::{Error, Result};
@@ -69,22 +70,64 @@ fn check_segment(what: &str, index: usize, handle: memseg_segment) -> Result<(),
     })
 }
 
-/// The source of an output view: the host's segment handles, handed out in order.
+/// The source of an output view: the host's segment handles, handed out in order, and then,
+/// for a view on a lease, pages the lease allocates (lent to the host as segment handles).
 struct HandleSource {
     pending: VecDeque<memseg_segment>,
     /// Handed out to the view, in order: the view's segments, then its spare ones.
     issued: Vec<memseg_segment>,
     /// A handle failure inside `next_segment`, which the trait's error type cannot carry.
     failure: Option<FfiError>,
+    /// Where pages come from once `pending` is used up, if anywhere.
+    lease: Option<memseg_lease>,
+    /// The pages written into, set when the view is freed: they stay with the lease.
+    keep: Vec<memseg_segment>,
+}
+
+impl HandleSource {
+    /// The next handle to write into: a pending one, or a new page of the lease.
+    fn next_handle(&mut self) -> Result<memseg_segment, FfiError> {
+        if let Some(&handle) = self.pending.front() {
+            return Ok(handle);
+        }
+        match self.lease {
+            Some(lease) => {
+                let page = allocate_lent(lease)?;
+                self.pending.push_back(page);
+                Ok(page)
+            }
+            None => Err(Error::OutOfSegments(format!(
+                "all {} segments given to the output view are taken",
+                self.issued.len()
+            ))
+            .into()),
+        }
+    }
+}
+
+impl Drop for HandleSource {
+    /// Pages a lease gave the view that it never wrote into go back to the lease; the pages
+    /// written stay with the lease (and the host), listed by `memseg_output_view_segments()`.
+    fn drop(&mut self) {
+        if let Some(lease) = self.lease {
+            for page in self.pending.drain(..).filter(|p| !self.keep.contains(p)) {
+                // Refused only if the host released the page or closed the lease already.
+                let _ = release_lent(lease, page);
+            }
+        }
+    }
 }
 
 impl SegmentSource for HandleSource {
     fn next_segment(&mut self) -> Result<Segment> {
-        let Some(&handle) = self.pending.front() else {
-            return Err(Error::OutOfSegments(format!(
-                "all {} segments given to the output view are taken",
-                self.issued.len()
-            )));
+        let handle = match self.next_handle() {
+            Ok(handle) => handle,
+            Err(FfiError::Core(e @ Error::OutOfSegments(_))) => return Err(e),
+            Err(e) => {
+                let message = e.message();
+                self.failure = Some(e);
+                return Err(Error::invalid(message));
+            }
         };
         match borrow_segment(handle) {
             Ok(segment) => {
@@ -110,6 +153,16 @@ impl SegmentSource for HandleSource {
 
 struct FfiOutputView {
     view: OutputView<HandleSource>,
+}
+
+impl Drop for FfiOutputView {
+    /// Runs before the view gives its segments back to the source (as dropping it does), so
+    /// that the source knows which of them hold data.
+    fn drop(&mut self) {
+        let written = self.view.segments().len();
+        let source = self.view.source_mut();
+        source.keep = source.issued[..written.min(source.issued.len())].to_vec();
+    }
 }
 
 struct FfiInputView {
@@ -391,18 +444,59 @@ pub unsafe extern "C" fn memseg_output_view_new(
             pending: list.iter().copied().collect(),
             issued: Vec::new(),
             failure: None,
+            lease: None,
+            keep: Vec::new(),
         };
-        let bits = OUTPUT_VIEWS.insert_with(
-            || {
-                let view = FfiOutputView {
-                    view: OutputView::new(source),
-                };
-                Ok::<_, FfiError>((Arc::new(Mutex::new(view)), (std::ptr::null_mut(), 0)))
-            },
-            || no_free_handles("output view"),
-        )?;
         // SAFETY: `out` was checked non-null; the caller promises it is writable.
-        unsafe { write_out(out, memseg_output_view { bits }) };
+        unsafe { write_out(out, register_output_view(source)?) };
+        Ok(())
+    })
+}
+
+fn register_output_view(source: HandleSource) -> Result<memseg_output_view, FfiError> {
+    let bits = OUTPUT_VIEWS.insert_with(
+        || {
+            let view = FfiOutputView {
+                view: OutputView::new(source),
+            };
+            Ok::<_, FfiError>((Arc::new(Mutex::new(view)), (std::ptr::null_mut(), 0)))
+        },
+        || no_free_handles("output view"),
+    )?;
+    Ok(memseg_output_view { bits })
+}
+
+/// Creates an output view that takes its pages from `lease`, one page whenever a write does
+/// not fit in the pages it has, and writes its handle to `*out_view`.
+///
+/// The pages are the lease's, lent to the host as segment handles exactly as
+/// `memseg_lease_allocate()` lends them: `memseg_output_view_segments()` lists those written
+/// into, `memseg_input_view_new()` reads them back, and the host gives them back with
+/// `memseg_lease_release()` (or by closing the lease) once it no longer needs the data. A
+/// write that needs a page the lease cannot give fails with the lease's status
+/// (`MEMSEG_STATUS_BUDGET_EXHAUSTED`, `MEMSEG_STATUS_QUOTA_EXHAUSTED`, …) and writes nothing;
+/// what was written before stays. After the lease is closed its pages are stale and the
+/// view's writes fail with `MEMSEG_STATUS_STALE_HANDLE`.
+///
+/// The caller owns the view and must free it with `memseg_output_view_free()`, which gives
+/// pages the view took but never wrote into back to the lease. Thread-safe.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn memseg_output_view_new_on_lease(
+    lease: memseg_lease,
+    out_view: *mut memseg_output_view,
+) -> memseg_status {
+    ffi_boundary!({
+        let out = checked_out(out_view, "out_view")?;
+        check_lease(lease)?;
+        let source = HandleSource {
+            pending: VecDeque::new(),
+            issued: Vec::new(),
+            failure: None,
+            lease: Some(lease),
+            keep: Vec::new(),
+        };
+        // SAFETY: `out` was checked non-null; the caller promises it is writable.
+        unsafe { write_out(out, register_output_view(source)?) };
         Ok(())
     })
 }

@@ -10,6 +10,7 @@ use super::manager::Inner;
 use super::stats::{FailureCause, LeaseClosed, LeaseUsage};
 use crate::error::{Error, Result};
 use crate::segment::{PageHome, Segment};
+use crate::view::SegmentSource;
 
 /// A value given back together with the reason it was refused: nothing changed.
 #[derive(Debug)]
@@ -468,5 +469,32 @@ impl std::fmt::Debug for Lease {
             .field("id", &self.account.id)
             .field("name", &self.account.name)
             .finish()
+    }
+}
+
+/// A lease as the page source of an output view: the view allocates a page whenever a write
+/// does not fit, and fails with the lease's error (`BudgetExhausted`, `QuotaExhausted`, …)
+/// when none can be had, keeping what it wrote. Pages the view gives back are released.
+impl SegmentSource for &Lease {
+    fn next_segment(&mut self) -> Result<Segment> {
+        self.allocate()
+    }
+
+    fn give_back(&mut self, segment: Segment) {
+        // A page of another lease is refused and handed back; dropping it returns it to its
+        // own lease, which is where it belongs.
+        let _ = self.release(segment);
+    }
+}
+
+/// An owned lease as a page source: as for `&Lease`; the view then owns the lease, and
+/// `OutputView::into_parts` gives it back.
+impl SegmentSource for Lease {
+    fn next_segment(&mut self) -> Result<Segment> {
+        (&*self).next_segment()
+    }
+
+    fn give_back(&mut self, segment: Segment) {
+        (&*self).give_back(segment)
     }
 }
