@@ -111,7 +111,7 @@ impl LeaseEntry {
     fn lender(&self) -> Lender {
         Lender {
             id: self.lender_id,
-            what: self.lender_what.to_string(),
+            what: Arc::clone(&self.lender_what),
         }
     }
 

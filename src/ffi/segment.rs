@@ -76,7 +76,8 @@ pub type memseg_release_fn =
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Lender {
     pub(crate) id: u64,
-    pub(crate) what: String,
+    /// Shared, so that lending a page costs no allocation for its description.
+    pub(crate) what: Arc<str>,
 }
 
 /// What a segment handle names.
@@ -666,7 +667,7 @@ mod tests {
     fn lender(id: u64) -> Lender {
         Lender {
             id,
-            what: format!("test lender {id}"),
+            what: Arc::from(format!("test lender {id}")),
         }
     }
 
