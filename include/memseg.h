@@ -41,6 +41,16 @@
 #define MEMSEG_OFFHEAP_PREFAULT (1 << 1)
 
 /**
+ * Tag of a buffer that holds data (the default), as Flink's `Buffer.DataType.DATA_BUFFER`.
+ */
+#define BUFFER_TAG_DATA 0
+
+/**
+ * Tag of a buffer that holds an event, as Flink's `Buffer.DataType.EVENT_BUFFER`.
+ */
+#define BUFFER_TAG_EVENT 1
+
+/**
  * The result of a memseg call: `MEMSEG_STATUS_OK` (0) on success, otherwise the cause.
  *
  * Codes are stable: a code is never renumbered or reused. `memseg_status_name()` names a

@@ -7,12 +7,15 @@
 //!
 //! - [`segment`]: fixed-size memory segments (heap, off-heap or host-provided) with typed,
 //!   bounds-checked get/put in explicit byte order and bulk operations.
+//! - [`pool`]: network and local buffer pools, reference-counted buffers, read-only slices and
+//!   the buffer builder/consumer hand-off.
 
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod error;
 pub mod ffi;
+pub mod pool;
 pub mod segment;
 
 pub use error::{Error, Result};
