@@ -421,7 +421,12 @@ proptest! {
         // SAFETY: `kind` is a writable out parameter.
         let status = unsafe { memseg_segment_kind(seg, &mut kind) };
         prop_assume!(status != memseg_status::Ok, "a live handle of another test");
-        let refused = [memseg_status::InvalidHandle, memseg_status::StaleHandle];
+        // A forged value carrying another kind's tag (pools, buffers, ...) is a wrong kind.
+        let refused = [
+            memseg_status::InvalidHandle,
+            memseg_status::StaleHandle,
+            memseg_status::WrongHandleKind,
+        ];
         prop_assert!(refused.contains(&status), "{:?}", status);
         prop_assert!(refused.contains(&memseg_segment_put_u32_be(seg, 0, 1)));
         let (status, _) = ffi_get(seg, Prim::U64, ByteOrder::Little, 0);

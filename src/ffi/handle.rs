@@ -26,12 +26,22 @@ use crossbeam_queue::SegQueue;
 #[repr(u8)]
 pub(crate) enum HandleKind {
     Segment = 1,
+    NetworkPool = 5,
+    LocalPool = 6,
+    Buffer = 7,
+    BufferBuilder = 8,
+    BufferConsumer = 9,
 }
 
 impl HandleKind {
     fn from_tag(tag: u8) -> Option<HandleKind> {
         match tag {
             1 => Some(HandleKind::Segment),
+            5 => Some(HandleKind::NetworkPool),
+            6 => Some(HandleKind::LocalPool),
+            7 => Some(HandleKind::Buffer),
+            8 => Some(HandleKind::BufferBuilder),
+            9 => Some(HandleKind::BufferConsumer),
             _ => None,
         }
     }
@@ -39,6 +49,11 @@ impl HandleKind {
     fn name(self) -> &'static str {
         match self {
             HandleKind::Segment => "segment",
+            HandleKind::NetworkPool => "network buffer pool",
+            HandleKind::LocalPool => "local buffer pool",
+            HandleKind::Buffer => "buffer",
+            HandleKind::BufferBuilder => "buffer builder",
+            HandleKind::BufferConsumer => "buffer consumer",
         }
     }
 }

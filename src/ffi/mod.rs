@@ -7,6 +7,8 @@
 //!
 //! - [`status`], [`boundary`], [`version`]: conventions shared by every call.
 //! - [`segment`], [`segment_typed`]: memory segments.
+//! - [`pool`], [`buffer`]: network and local buffer pools; buffers, slices, builders and
+//!   consumers.
 //!
 //! The header `include/memseg.h` is generated from these files by cbindgen (see
 //! `build.rs`); their doc comments are the header's documentation.
@@ -15,13 +17,17 @@
 
 mod args;
 pub mod boundary;
+pub mod buffer;
 pub(crate) mod handle;
+pub mod pool;
 pub mod segment;
 pub mod segment_typed;
 pub mod status;
 pub mod version;
 
 pub use boundary::{last_error_message, memseg_last_error_message};
+pub use buffer::*;
+pub use pool::*;
 pub use segment::*;
 pub use segment_typed::*;
 pub use status::{memseg_status, memseg_status_name};

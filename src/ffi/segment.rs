@@ -686,9 +686,8 @@ mod tests {
             memseg_status::Ok
         );
         assert_eq!(kind, memseg_memory_kind::Offheap);
-        // SAFETY: no out pointer.
         assert_eq!(
-            unsafe { memseg_segment_put_u32_be(seg, 60, 0xA1B2_C3D4) },
+            memseg_segment_put_u32_be(seg, 60, 0xA1B2_C3D4),
             memseg_status::Ok
         );
         assert_eq!(&memory[60..], [0xA1, 0xB2, 0xC3, 0xD4]);
@@ -704,11 +703,7 @@ mod tests {
         let back = take_back(seg, 7).unwrap();
         assert_eq!((back.as_ptr(), back.len()), (ptr.as_ptr(), 64));
         assert!(matches!(take_back(seg, 7), Err(FfiError::Handle(_))));
-        // SAFETY: as above.
-        assert_eq!(
-            unsafe { memseg_segment_put_u8(seg, 0, 1) },
-            memseg_status::StaleHandle
-        );
+        assert_eq!(memseg_segment_put_u8(seg, 0, 1), memseg_status::StaleHandle);
     }
 
     #[test]

@@ -317,7 +317,7 @@ impl LocalInner {
         channel: u32,
         timeout: Option<Duration>,
     ) -> Result<Buffer> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut counted = false;
         loop {
             match self.request(channel) {

@@ -359,7 +359,7 @@ impl NetworkBufferPool {
             drop(st);
             inner.after_redistribution(pools);
         }
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now().checked_add(timeout);
         let mut taken = Vec::with_capacity(count);
         while taken.len() < count {
             if let Some(index) = inner.free.pop() {
@@ -371,15 +371,26 @@ impl NetworkBufferPool {
             let now = Instant::now();
             let timed_out = if !inner.free.is_empty() {
                 false
-            } else if now >= deadline {
-                drop(st);
-                true
             } else {
-                let _ = inner
-                    .returned
-                    .wait_timeout(st, deadline - now)
-                    .unwrap_or_else(|e| e.into_inner());
-                false
+                match deadline {
+                    Some(deadline) if now >= deadline => {
+                        drop(st);
+                        true
+                    }
+                    Some(deadline) => {
+                        drop(
+                            inner
+                                .returned
+                                .wait_timeout(st, deadline - now)
+                                .unwrap_or_else(|e| e.into_inner()),
+                        );
+                        false
+                    }
+                    None => {
+                        drop(inner.returned.wait(st).unwrap_or_else(|e| e.into_inner()));
+                        false
+                    }
+                }
             };
             inner.exclusive_waiters.fetch_sub(1, Ordering::SeqCst);
             if timed_out {
