@@ -441,7 +441,7 @@ fn stress_every_segment_comes_back_and_none_is_out_twice() {
         })
         .collect();
     let out: Mutex<HashSet<u32>> = Mutex::new(HashSet::new());
-    let (tx, rx) = std::sync::mpsc::channel::<Buffer>();
+    let (tx, rx) = std::sync::mpsc::channel::<(u64, Buffer)>();
     let rx = Mutex::new(rx);
     std::thread::scope(|s| {
         for (t, pool) in pools.iter().enumerate() {
@@ -460,19 +460,18 @@ fn stress_every_segment_comes_back_and_none_is_out_twice() {
                         },
                     }
                     .unwrap();
-                    assert!(
-                        out.lock().unwrap().insert(buffer.segment_index()),
-                        "handed out twice"
-                    );
-                    buffer
-                        .append(&((t * rounds + r) as u64).to_be_bytes())
-                        .unwrap();
+                    let index = buffer.segment_index();
+                    assert!(out.lock().unwrap().insert(index), "handed out twice");
+                    let stamp = (t * rounds + r) as u64;
+                    buffer.append(&stamp.to_be_bytes()).unwrap();
                     let slice = buffer.read_only_slice(0, 8).unwrap();
                     let extra = buffer.retain();
-                    out.lock().unwrap().remove(&buffer.segment_index());
-                    tx.send(slice).unwrap();
+                    // The segment stays out until the consumers drop both references; a
+                    // segment handed out again meanwhile would have its stamp overwritten.
+                    out.lock().unwrap().remove(&index);
+                    tx.send((stamp, slice)).unwrap();
                     drop(buffer);
-                    tx.send(extra).unwrap();
+                    tx.send((stamp, extra)).unwrap();
                 }
             });
         }
@@ -481,12 +480,17 @@ fn stress_every_segment_comes_back_and_none_is_out_twice() {
             let rx = &rx;
             s.spawn(move || {
                 loop {
-                    let Ok(b) = rx.lock().unwrap().recv() else {
+                    let Ok((stamp, b)) = rx.lock().unwrap().recv() else {
                         break;
                     };
                     let mut v = [0u8; 8];
                     b.get_bytes(0, &mut v).unwrap();
-                    assert!(u64::from_be_bytes(v) < (3 * rounds) as u64);
+                    assert_eq!(
+                        u64::from_be_bytes(v),
+                        stamp,
+                        "segment {} reused while referenced",
+                        b.segment_index()
+                    );
                 }
             });
         }

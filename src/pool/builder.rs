@@ -190,3 +190,34 @@ impl fmt::Debug for BufferConsumer {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::pool::{LocalPoolConfig, NetworkBufferPool, SegmentMemory};
+
+    #[test]
+    fn dropping_a_builder_finishes_it_and_consumers_see_only_committed_bytes() {
+        let net = NetworkBufferPool::new(1, 16, SegmentMemory::Heap).unwrap();
+        let pool = net.create_local_pool(LocalPoolConfig::new(1, 1)).unwrap();
+        let mut builder = pool.request_builder(None).unwrap();
+        let mut from_start = builder.create_consumer_from_beginning();
+        assert_eq!(builder.append(b"abc").unwrap(), 3);
+        builder.commit();
+        let mut later = builder.create_consumer();
+        assert_eq!(builder.append(b"defgh").unwrap(), 5);
+        assert!(!later.is_data_available(), "not committed yet");
+        assert_eq!(builder.append(&[0; 20]).unwrap(), 8, "only what fits");
+        assert!(builder.is_full());
+        drop(builder);
+        assert!(!from_start.is_finished());
+        let slice = from_start.build();
+        assert_eq!(slice.size(), 16);
+        assert!(from_start.is_finished());
+        assert_eq!(from_start.build().size(), 0);
+        assert_eq!(later.build().size(), 13);
+        assert!(later.is_finished());
+        assert_eq!(slice.ref_count(), 3);
+        drop((slice, from_start, later));
+        assert_eq!(pool.stats().in_use, 0);
+    }
+}

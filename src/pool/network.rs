@@ -560,3 +560,60 @@ impl fmt::Debug for ExclusiveSegment {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sizes(net: &NetworkBufferPool, pools: &[&LocalBufferPool]) -> Vec<usize> {
+        let _ = net;
+        pools.iter().map(|p| p.stats().size).collect()
+    }
+
+    #[test]
+    fn redistribution_matches_flinks_proportional_shares() {
+        // Flink's NetworkBufferPoolTest-style numbers: 10 segments, pools (1, 10) and (2, 4).
+        let net = NetworkBufferPool::new(10, 64, SegmentMemory::Heap).unwrap();
+        let a = net.create_local_pool(LocalPoolConfig::new(1, 10)).unwrap();
+        let b = net.create_local_pool(LocalPoolConfig::new(2, 4)).unwrap();
+        // 7 spare; capacities min(9, 7) = 7 and 2: a gets 7 * 7 / 9 = 5, b the other 2.
+        assert_eq!(sizes(&net, &[&a, &b]), vec![6, 4]);
+        // An exclusive reservation of 3 leaves 4 spare: a 4 * 4 / 6 = 2, b 2.
+        let held = net.request_exclusive(3, Duration::ZERO).unwrap();
+        assert_eq!(sizes(&net, &[&a, &b]), vec![3, 4]);
+        assert_eq!(net.stats().required, 6);
+        drop(held);
+        assert_eq!(sizes(&net, &[&a, &b]), vec![6, 4]);
+        // Pools without spare capacity keep their minimum.
+        let c = net.create_local_pool(LocalPoolConfig::new(3, 3)).unwrap();
+        assert_eq!(sizes(&net, &[&a, &b, &c]), vec![3, 4, 3]);
+    }
+
+    #[test]
+    fn a_network_pool_with_everything_back_frees_its_pools_when_dropped() {
+        let net = NetworkBufferPool::new(4, 64, SegmentMemory::Heap).unwrap();
+        let pool = net.create_local_pool(LocalPoolConfig::new(1, 4)).unwrap();
+        let weak = Arc::downgrade(&net.inner);
+        drop(pool.request().unwrap());
+        drop(pool);
+        drop(net);
+        assert!(
+            weak.upgrade().is_none(),
+            "no cycle keeps the network pool alive"
+        );
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "leaks the pool on purpose: nothing can free it safely")]
+    fn a_network_pool_dropped_with_buffers_out_keeps_their_memory() {
+        let net = NetworkBufferPool::new(2, 64, SegmentMemory::Heap).unwrap();
+        let pool = net.create_local_pool(LocalPoolConfig::new(1, 2)).unwrap();
+        let buffer = pool.request().unwrap();
+        drop(pool);
+        drop(net);
+        buffer.append(b"alive").unwrap();
+        let mut out = [0u8; 5];
+        buffer.get_bytes(0, &mut out).unwrap();
+        assert_eq!(&out, b"alive");
+    }
+}
