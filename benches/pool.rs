@@ -131,9 +131,11 @@ fn main() {
 
     // The same through the C ABI (handle registry included), measured once beside the floor.
     let ffi_pool = {
-        let mut config = memseg::ffi::memseg_local_pool_config::default();
-        config.min = 64;
-        config.max = 64;
+        let config = memseg::ffi::memseg_local_pool_config {
+            min: 64,
+            max: 64,
+            ..Default::default()
+        };
         let mut netp = memseg::ffi::memseg_network_pool::default();
         // SAFETY: valid out pointers.
         assert_eq!(
