@@ -297,6 +297,7 @@ impl Buffer {
 }
 
 impl Drop for Buffer {
+    #[inline]
     fn drop(&mut self) {
         let slot = self.slot();
         // The only reference (no other can be made or dropped meanwhile): no read-modify-write

@@ -105,6 +105,8 @@ pub struct LocalPoolStats {
 pub(crate) struct LocalInner {
     pub(crate) id: u64,
     network: NonNull<NetworkInner>,
+    /// The network pool's slots (`network.slots`), reached without going through the network.
+    slots: NonNull<[Slot]>,
     queue: ArrayQueue<u32>,
     /// Segments the pool holds: in its queue or out as buffers (overdraft not counted).
     requested: AtomicUsize,
@@ -134,6 +136,7 @@ impl LocalInner {
         LocalInner {
             id,
             network: NonNull::from(&**network),
+            slots: NonNull::from(&*network.slots),
             queue: ArrayQueue::new(capacity),
             requested: AtomicUsize::new(0),
             size: AtomicUsize::new(config.min),
@@ -159,6 +162,17 @@ impl LocalInner {
     fn network(&self) -> &NetworkInner {
         // SAFETY: the network pool outlives its local pools (see the Send impl).
         unsafe { self.network.as_ref() }
+    }
+
+    /// The slot of segment `index`, which came from this network pool's queues.
+    #[inline(always)]
+    fn slot(&self, index: u32) -> &Slot {
+        // SAFETY: the slots live as long as the network pool (see the Send impl); indices in
+        // the queues are below the slot count, checked in debug builds.
+        unsafe {
+            debug_assert!((index as usize) < self.slots.len());
+            &*self.slots.as_ptr().cast::<Slot>().add(index as usize)
+        }
     }
 
     fn lock_listeners(&self) -> MutexGuard<'_, VecDeque<Arc<dyn BufferListener>>> {
@@ -301,7 +315,7 @@ impl LocalInner {
                 self.max_overdraft
             )));
         };
-        let buffer = Buffer::first(&self.network().slots[index as usize], self, channel);
+        let buffer = Buffer::first(self.slot(index), self, channel);
         if reached_limit
             || (self.queue.is_empty()
                 && self.attention.load(Ordering::SeqCst) & NOT_SIGNALLED == 0
@@ -442,7 +456,7 @@ impl LocalInner {
                 self.attention.fetch_sub(ONE, Ordering::SeqCst);
                 (listener, index)
             };
-            let buffer = Buffer::first(&self.network().slots[index as usize], self, NO_CHANNEL);
+            let buffer = Buffer::first(self.slot(index), self, NO_CHANNEL);
             if listener.buffer_available(buffer) {
                 let mut listeners = self.lock_listeners();
                 if self.destroyed() {
