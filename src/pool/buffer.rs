@@ -8,9 +8,10 @@
 
 use std::fmt;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU32, AtomicUsize, Ordering, fence};
+use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU32, AtomicUsize, Ordering};
 
 use super::local::LocalInner;
+use super::protocol::{CommitWord, RefCount};
 use super::slice::View;
 use crate::error::{Error, Result};
 use crate::segment::Region;
@@ -20,9 +21,6 @@ pub const BUFFER_TAG_DATA: u8 = 0;
 /// Tag of a buffer that holds an event, as Flink's `Buffer.DataType.EVENT_BUFFER`.
 pub const BUFFER_TAG_EVENT: u8 = 1;
 
-/// The writer index's bit that a finished [`BufferBuilder`](super::BufferBuilder) sets.
-pub(crate) const FINISHED: usize = 1 << (usize::BITS - 1);
-
 /// "No channel" in a slot's channel field.
 pub(crate) const NO_CHANNEL: u32 = u32::MAX;
 
@@ -31,11 +29,11 @@ pub(crate) const NO_CHANNEL: u32 = u32::MAX;
 pub(crate) struct Slot {
     region: Region,
     pub(crate) index: u32,
-    refs: AtomicU32,
+    refs: RefCount,
     reader: AtomicUsize,
     /// The writer index (the buffer's size); for a builder's buffer, the committed position,
-    /// with [`FINISHED`] once the builder has finished.
-    pub(crate) writer: AtomicUsize,
+    /// marked finished once the builder has finished.
+    pub(crate) writer: CommitWord,
     tag: AtomicU8,
     pub(crate) channel: AtomicU32,
     /// The local pool the buffer goes back to; set on each request.
@@ -54,9 +52,9 @@ impl Slot {
         Slot {
             region,
             index,
-            refs: AtomicU32::new(0),
+            refs: RefCount::new(),
             reader: AtomicUsize::new(0),
-            writer: AtomicUsize::new(0),
+            writer: CommitWord::new(),
             tag: AtomicU8::new(BUFFER_TAG_DATA),
             channel: AtomicU32::new(NO_CHANNEL),
             owner: AtomicPtr::new(std::ptr::null_mut()),
@@ -91,9 +89,9 @@ unsafe impl Sync for Buffer {}
 impl Buffer {
     /// A new reference to a slot just taken from a pool, with `refs` set to 1 by the caller.
     pub(crate) fn first(slot: &Slot, owner: *const LocalInner, channel: u32) -> Buffer {
-        slot.refs.store(1, Ordering::Relaxed);
+        slot.refs.start();
         slot.reader.store(0, Ordering::Relaxed);
-        slot.writer.store(0, Ordering::Relaxed);
+        slot.writer.publish(0);
         slot.tag.store(BUFFER_TAG_DATA, Ordering::Relaxed);
         slot.channel.store(channel, Ordering::Relaxed);
         slot.owner.store(owner.cast_mut(), Ordering::Relaxed);
@@ -111,9 +109,7 @@ impl Buffer {
 
     /// Another reference to the same memory, sharing the count, with the given view.
     pub(super) fn share(&self, view: View) -> Buffer {
-        // Relaxed, as `Arc::clone`: a new reference is made from an existing one, so the count
-        // cannot reach zero meanwhile.
-        let old = self.slot().refs.fetch_add(1, Ordering::Relaxed);
+        let old = self.slot().refs.retain();
         assert!(old < u32::MAX / 2, "buffer reference count overflow");
         Buffer {
             slot: self.slot,
@@ -129,7 +125,7 @@ impl Buffer {
 
     /// Number of references (buffers and slices) to this buffer's segment.
     pub fn ref_count(&self) -> u32 {
-        self.slot().refs.load(Ordering::Acquire)
+        self.slot().refs.get()
     }
 
     /// The segment's index in its network pool: the same index is never out twice at once.
@@ -153,7 +149,7 @@ impl Buffer {
     /// The writer index: bytes written so far (a slice's size is its length).
     pub fn size(&self) -> usize {
         match &self.view {
-            View::Whole { .. } => self.slot().writer.load(Ordering::Acquire) & !FINISHED,
+            View::Whole { .. } => self.slot().writer.read().0,
             View::Slice { len, .. } => *len,
         }
     }
@@ -175,7 +171,7 @@ impl Buffer {
                 "size {size} is below the reader index {reader}"
             )));
         }
-        self.slot().writer.store(size, Ordering::Release);
+        self.slot().writer.publish(size);
         Ok(())
     }
 
@@ -274,9 +270,7 @@ impl Buffer {
         let size = self.size();
         // SAFETY: `src` is a valid buffer of `src.len()` bytes.
         unsafe { self.region().write_from(size, src.as_ptr(), src.len())? };
-        self.slot()
-            .writer
-            .store(size + src.len(), Ordering::Release);
+        self.slot().writer.publish(size + src.len());
         Ok(())
     }
 
@@ -300,14 +294,7 @@ impl Drop for Buffer {
     #[inline]
     fn drop(&mut self) {
         let slot = self.slot();
-        // The only reference (no other can be made or dropped meanwhile): no read-modify-write
-        // needed. The acquire load pairs with the release decrements of the references that
-        // were dropped before.
-        let last = slot.refs.load(Ordering::Acquire) == 1
-            || slot.refs.fetch_sub(1, Ordering::Release) == 1;
-        if last {
-            fence(Ordering::Acquire);
-            slot.refs.store(0, Ordering::Relaxed);
+        if slot.refs.release() {
             let owner = slot.owner.load(Ordering::Relaxed);
             // SAFETY: a local pool lives as long as its network pool (which keeps destroyed
             // pools' bookkeeping), and the network pool lives while any of its buffers is out.

@@ -7,9 +7,8 @@
 //! load and slices only below it. Finishing sets the word's top bit. No locks.
 
 use std::fmt;
-use std::sync::atomic::Ordering;
 
-use super::buffer::{Buffer, FINISHED};
+use super::buffer::Buffer;
 use crate::error::{Error, Result};
 
 /// Appends bytes to a buffer and commits them for its consumers. One writer: the builder is
@@ -48,7 +47,7 @@ impl BufferBuilder {
     }
 
     fn committed(&self) -> usize {
-        self.buffer.slot().writer.load(Ordering::Acquire) & !FINISHED
+        self.buffer.slot().writer.read().0
     }
 
     /// Copies as much of `src` as fits after the bytes appended so far and returns how many
@@ -73,10 +72,7 @@ impl BufferBuilder {
     /// Publishes the bytes appended so far to the consumers.
     pub fn commit(&mut self) {
         if !self.finished {
-            self.buffer
-                .slot()
-                .writer
-                .store(self.position, Ordering::Release);
+            self.buffer.slot().writer.publish(self.position);
         }
     }
 
@@ -85,10 +81,7 @@ impl BufferBuilder {
     pub fn finish(&mut self) -> usize {
         if !self.finished {
             self.finished = true;
-            self.buffer
-                .slot()
-                .writer
-                .store(self.position | FINISHED, Ordering::Release);
+            self.buffer.slot().writer.finish(self.position);
         }
         self.position
     }
@@ -144,8 +137,7 @@ pub struct BufferConsumer {
 
 impl BufferConsumer {
     fn end(&self) -> (usize, bool) {
-        let word = self.buffer.slot().writer.load(Ordering::Acquire);
-        (word & !FINISHED, word & FINISHED != 0)
+        self.buffer.slot().writer.read()
     }
 
     /// A read-only slice of the bytes committed and not yet consumed (possibly empty); they

@@ -22,7 +22,13 @@ mod buffer;
 mod builder;
 mod local;
 mod network;
+mod protocol;
 mod slice;
+
+/// The atomics of `protocol.rs` (loom's in `tests/loom_pool.rs`).
+mod sync {
+    pub(crate) use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering, fence};
+}
 
 pub use availability::AvailabilityCallback;
 pub use buffer::{BUFFER_TAG_DATA, BUFFER_TAG_EVENT, Buffer};
