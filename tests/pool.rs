@@ -1,6 +1,16 @@
 //! Buffer pools through the safe Rust API: sizes and redistribution, requests, waiting,
 //! notification, channels, overdraft, listeners, exclusive segments, buffers, slices, the
 //! builder/consumer hand-off, destruction, and a multi-threaded stress test.
+//!
+//! The stress test also runs under ThreadSanitizer:
+//!
+//! ```sh
+//! RUSTFLAGS=-Zsanitizer=thread cargo +nightly test -Zbuild-std \
+//!     --target x86_64-unknown-linux-gnu --test pool
+//! ```
+//!
+//! (`rustup component add --toolchain nightly rust-src` first.) The reference count and the
+//! builder/consumer hand-off are model-checked in `tests/loom_pool.rs`.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};

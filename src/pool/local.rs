@@ -441,20 +441,39 @@ impl LocalInner {
         }
     }
 
-    /// Hands buffers to registered listeners while both are there.
+    /// Hands buffers to registered listeners while both are there. The segment is taken
+    /// before the listeners' lock, so that nothing that may run callbacks (publishing other
+    /// pools' availability) runs under it.
     fn serve_listeners(&self) {
         loop {
-            let (listener, index) = {
+            if self.lock_listeners().is_empty() {
+                return;
+            }
+            let Some(index) = self.take_segment(false) else {
+                return;
+            };
+            let listener = {
                 let mut listeners = self.lock_listeners();
-                if listeners.is_empty() || self.destroyed() {
-                    return;
+                if self.destroyed() {
+                    None
+                } else {
+                    let listener = listeners.pop_front();
+                    if listener.is_some() {
+                        self.attention.fetch_sub(ONE, Ordering::SeqCst);
+                    }
+                    listener
                 }
-                let Some(index) = self.take_segment(false) else {
-                    return;
-                };
-                let listener = listeners.pop_front().expect("not empty");
-                self.attention.fetch_sub(ONE, Ordering::SeqCst);
-                (listener, index)
+            };
+            let Some(listener) = listener else {
+                // No listener (any more): the segment goes back where requests find it. A
+                // listener registering now re-checks for buffers after registering.
+                self.queue
+                    .push(index)
+                    .expect("a local pool's queue holds every segment it requested");
+                if self.destroyed() {
+                    self.drain_to_network();
+                }
+                return;
             };
             let buffer = Buffer::first(self.slot(index), self, NO_CHANNEL);
             if listener.buffer_available(buffer) {
