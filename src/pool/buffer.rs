@@ -88,6 +88,7 @@ unsafe impl Sync for Buffer {}
 
 impl Buffer {
     /// A new reference to a slot just taken from a pool, with `refs` set to 1 by the caller.
+    #[inline(always)]
     pub(crate) fn first(slot: &Slot, owner: *const LocalInner, channel: u32) -> Buffer {
         slot.refs.start();
         slot.reader.store(0, Ordering::Relaxed);
