@@ -109,6 +109,7 @@ impl Buffer {
     }
 
     /// Another reference to the same memory, sharing the count, with the given view.
+    #[inline]
     pub(super) fn share(&self, view: View) -> Buffer {
         let old = self.slot().refs.retain();
         assert!(old < u32::MAX / 2, "buffer reference count overflow");
@@ -120,6 +121,7 @@ impl Buffer {
 
     /// Another reference to this buffer (Flink's `retainBuffer`): the same indices, tag and
     /// view; the segment is recycled when every reference is gone.
+    #[inline]
     pub fn retain(&self) -> Buffer {
         self.share(self.view.duplicate())
     }

@@ -16,17 +16,20 @@ pub(crate) struct RefCount(AtomicU32);
 
 impl RefCount {
     /// A count of zero (a buffer in a pool).
+    #[inline]
     pub(crate) fn new() -> Self {
         RefCount(AtomicU32::new(0))
     }
 
     /// Starts a buffer's life with one reference (the requester's, who holds it alone).
+    #[inline]
     pub(crate) fn start(&self) {
         self.0.store(1, Ordering::Relaxed);
     }
 
     /// One more reference, made from an existing one (so the count cannot be zero meanwhile,
     /// and no ordering is needed, as in `Arc::clone`). Returns the count before.
+    #[inline]
     pub(crate) fn retain(&self) -> u32 {
         self.0.fetch_add(1, Ordering::Relaxed)
     }
@@ -49,6 +52,7 @@ impl RefCount {
     }
 
     /// The count now.
+    #[inline]
     pub(crate) fn get(&self) -> u32 {
         self.0.load(Ordering::Acquire)
     }
@@ -61,22 +65,26 @@ pub(crate) const FINISHED: usize = 1 << (usize::BITS - 1);
 pub(crate) struct CommitWord(AtomicUsize);
 
 impl CommitWord {
+    #[inline]
     pub(crate) fn new() -> Self {
         CommitWord(AtomicUsize::new(0))
     }
 
     /// Publishes `end`: every byte written below it before this call is visible to a thread
     /// that [`read`](Self::read)s this end (or a later one).
+    #[inline]
     pub(crate) fn publish(&self, end: usize) {
         self.0.store(end, Ordering::Release);
     }
 
     /// Publishes `end` and marks the end of the data.
+    #[inline]
     pub(crate) fn finish(&self, end: usize) {
         self.0.store(end | FINISHED, Ordering::Release);
     }
 
     /// The published end, and whether the writer finished.
+    #[inline]
     pub(crate) fn read(&self) -> (usize, bool) {
         let word = self.0.load(Ordering::Acquire);
         (word & !FINISHED, word & FINISHED != 0)

@@ -31,6 +31,7 @@ impl View {
     }
 
     /// The same view for another reference (a slice's reader index is copied).
+    #[inline]
     pub(crate) fn duplicate(&self) -> View {
         match self {
             View::Whole { read_only } => View::Whole {
