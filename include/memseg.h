@@ -357,7 +357,10 @@ typedef struct memseg_local_pool {
 
 /**
  * Availability callback: called with `ctx` each time the pool becomes available, on the
- * thread that made it so (a recycling or destroying thread), without memseg's locks held.
+ * thread that made it so (a recycling or destroying thread), without memseg's locks held. It
+ * may call into memseg; a callback that releases a buffer of this pool makes it available
+ * again and is called again, nested, so it should take buffers or wake another thread, not
+ * release them.
  */
 typedef void (*memseg_pool_available_fn)(void *ctx);
 

@@ -513,3 +513,55 @@ fn stress_every_segment_comes_back_and_none_is_out_twice() {
     assert_eq!((stats.available, stats.total), (32, 32));
     net.destroy().unwrap();
 }
+
+/// A listener that registers itself again and requests from the pool inside its callback, and
+/// an availability callback that requests: no callback runs under a lock of the pool.
+#[test]
+fn callbacks_may_call_back_into_the_pool() {
+    struct Again {
+        pool: Mutex<Option<Arc<memseg::pool::LocalBufferPool>>>,
+        got: AtomicUsize,
+    }
+    impl BufferListener for Again {
+        fn buffer_available(&self, buffer: Buffer) -> bool {
+            self.got.fetch_add(1, Ordering::SeqCst);
+            let pool = self.pool.lock().unwrap().clone().unwrap();
+            assert!(matches!(pool.request(), Err(Error::WouldBlock(_))));
+            drop(buffer); // straight back: goes to the next listener, or the pool
+            false
+        }
+    }
+    let net = network(1);
+    let pool = Arc::new(net.create_local_pool(LocalPoolConfig::new(1, 1)).unwrap());
+    let held = pool.request().unwrap();
+    let listener = Arc::new(Again {
+        pool: Mutex::new(Some(pool.clone())),
+        got: AtomicUsize::new(0),
+    });
+    assert!(pool.add_listener(listener.clone()).unwrap());
+    // The callback takes the buffer that became available and keeps it (a callback that
+    // released it at once would make the pool available again, and be called again).
+    let taken: Arc<Mutex<Vec<Buffer>>> = Arc::new(Mutex::new(Vec::new()));
+    let (p, t) = (Arc::downgrade(&pool), taken.clone());
+    pool.set_availability_callback(Some(Arc::new(move || {
+        if let Some(p) = p.upgrade() {
+            if let Ok(b) = p.request() {
+                t.lock().unwrap().push(b);
+            }
+        }
+    })))
+    .unwrap();
+    drop(held);
+    assert_eq!(listener.got.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        taken.lock().unwrap().len(),
+        1,
+        "the callback got the buffer"
+    );
+    listener.pool.lock().unwrap().take();
+    assert_eq!(pool.stats().in_use, 1);
+    pool.set_availability_callback(None).unwrap();
+    let kept = std::mem::take(&mut *taken.lock().unwrap());
+    drop(kept);
+    assert_eq!(pool.stats().in_use, 0);
+}

@@ -113,7 +113,10 @@ pub struct memseg_local_pool_counters {
 }
 
 /// Availability callback: called with `ctx` each time the pool becomes available, on the
-/// thread that made it so (a recycling or destroying thread), without memseg's locks held.
+/// thread that made it so (a recycling or destroying thread), without memseg's locks held. It
+/// may call into memseg; a callback that releases a buffer of this pool makes it available
+/// again and is called again, nested, so it should take buffers or wake another thread, not
+/// release them.
 #[allow(non_camel_case_types)]
 pub type memseg_pool_available_fn = Option<unsafe extern "C" fn(ctx: *mut c_void)>;
 

@@ -17,7 +17,9 @@ use std::time::Instant;
 use crate::error::{Error, Result};
 
 /// A host's availability callback: called, without locks held, each time the pool becomes
-/// available (a buffer can be requested without waiting). It may call into the pool.
+/// available (a buffer can be requested without waiting), on the thread that made it so. It
+/// may call into the pool; one that releases a buffer of the pool makes it available again and
+/// is called again, nested.
 pub type AvailabilityCallback = Arc<dyn Fn() + Send + Sync>;
 
 /// Attention bit: the published state is "unavailable".
