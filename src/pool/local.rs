@@ -253,21 +253,24 @@ impl LocalInner {
                 return Some(index);
             }
         }
-        if overdraft
-            && self
-                .overdraft
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |o| {
-                    (o < self.max_overdraft).then_some(o + 1)
-                })
-                .is_ok()
-        {
+        // Overdraft: the counter goes up only once a segment is really out, since a recycle
+        // that sees it above zero sends a segment back to the network pool in its place.
+        if overdraft && self.overdraft.load(Ordering::SeqCst) < self.max_overdraft {
             if let Some(index) = network.free.pop() {
-                if network.free.is_empty() {
-                    network.sync_pools();
+                let counted = self
+                    .overdraft
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |o| {
+                        (o < self.max_overdraft).then_some(o + 1)
+                    })
+                    .is_ok();
+                if counted {
+                    if network.free.is_empty() {
+                        network.sync_pools();
+                    }
+                    return Some(index);
                 }
-                return Some(index);
+                network.give_back(index);
             }
-            self.overdraft.fetch_sub(1, Ordering::SeqCst);
         }
         None
     }
