@@ -29,11 +29,33 @@
 
 
 /**
+ * Buffer tag of data (the tag of a new buffer).
+ */
+#define MEMSEG_BUFFER_TAG_DATA 0
+
+/**
+ * Buffer tag of an event.
+ */
+#define MEMSEG_BUFFER_TAG_EVENT 1
+
+/**
  * `memseg_manager_config.flags`: allocate and pre-fault every page when the manager is
  * created and recycle them through a lock-free queue (otherwise pages are allocated on demand
  * and given back to the operating system on release).
  */
 #define MEMSEG_MANAGER_PREALLOCATE (1 << 0)
+
+/**
+ * `memseg_network_pool_new()` flag: allocate the segments from the global allocator instead
+ * of off-heap mappings (the default).
+ */
+#define MEMSEG_NETWORK_POOL_HEAP (1 << 0)
+
+/**
+ * "No channel": pass it as the channel of `memseg_local_pool_request_blocking()` and
+ * `memseg_local_pool_request_builder()` for a request that names no channel.
+ */
+#define MEMSEG_NO_CHANNEL UINT32_MAX
 
 /**
  * The default bound on a record's length for `memseg_record_deserializer_new()`: 64 MiB.
@@ -71,6 +93,16 @@
  * Most leases a failure snapshot lists.
  */
 #define SNAPSHOT_TOP_LEASES 8
+
+/**
+ * Tag of a buffer that holds data (the default), as Flink's `Buffer.DataType.DATA_BUFFER`.
+ */
+#define BUFFER_TAG_DATA 0
+
+/**
+ * Tag of a buffer that holds an event, as Flink's `Buffer.DataType.EVENT_BUFFER`.
+ */
+#define BUFFER_TAG_EVENT 1
 
 /**
  * The default bound on a record's length: 64 MiB. A length prefix above the bound is taken
@@ -229,6 +261,46 @@ typedef enum memseg_memory_kind memseg_memory_kind;
 typedef int32_t memseg_memory_kind;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
+
+/**
+ * A handle to a pooled buffer or a read-only slice of one.
+ *
+ * Made by the `memseg_local_pool_request*()` calls, `memseg_buffer_slice()`,
+ * `memseg_buffer_consumer_build()` and buffer listeners. The caller owns one reference and
+ * must release it with `memseg_buffer_release()`; `memseg_buffer_retain()` adds references
+ * to the same handle. After the last release the handle is stale: every call on it returns
+ * `MEMSEG_STATUS_STALE_HANDLE`. Calls are thread-safe; the bytes are not synchronized (as in
+ * Flink), except through a builder and its consumer.
+ */
+typedef struct memseg_buffer {
+  /**
+   * Opaque: kind tag, generation and slot. Zero is never a valid handle.
+   */
+  uint64_t bits;
+} memseg_buffer;
+
+/**
+ * A handle to a buffer builder: appends bytes to a buffer and commits them to consumers.
+ * One writer thread at a time. Free with `memseg_buffer_builder_free()` (which finishes it).
+ */
+typedef struct memseg_buffer_builder {
+  /**
+   * Opaque: kind tag, generation and slot. Zero is never a valid handle.
+   */
+  uint64_t bits;
+} memseg_buffer_builder;
+
+/**
+ * A handle to a buffer consumer: takes read-only slices of what its builder committed. One
+ * reader thread at a time, concurrently with the builder's writer. Free with
+ * `memseg_buffer_consumer_free()`.
+ */
+typedef struct memseg_buffer_consumer {
+  /**
+   * Opaque: kind tag, generation and slot. Zero is never a valid handle.
+   */
+  uint64_t bits;
+} memseg_buffer_consumer;
 
 /**
  * A handle to a memory manager: a budget of fixed-size pages shared by leases.
@@ -491,6 +563,142 @@ typedef struct memseg_memory_plan {
 } memseg_memory_plan;
 
 /**
+ * A handle to a network buffer pool: a fixed number of segments of one size, allocated once.
+ *
+ * Create with `memseg_network_pool_new()`; the caller owns it and must destroy it with
+ * `memseg_network_pool_destroy()` once its local pools are destroyed and its buffers and
+ * exclusive segments are back. Thread-safe.
+ */
+typedef struct memseg_network_pool {
+  /**
+   * Opaque: kind tag, generation and slot. Zero is never a valid handle.
+   */
+  uint64_t bits;
+} memseg_network_pool;
+
+/**
+ * Counters of a network pool (`memseg_network_pool_stats()`).
+ */
+typedef struct memseg_network_pool_counters {
+  /**
+   * Segments the pool owns.
+   */
+  size_t total;
+  /**
+   * Segments free (in no local pool, buffer or exclusive holder).
+   */
+  size_t available;
+  /**
+   * Segments reserved by local pools' minimums and exclusive segments.
+   */
+  size_t required;
+  /**
+   * Exclusive segments out.
+   */
+  size_t exclusive;
+  /**
+   * Live local pools.
+   */
+  size_t local_pools;
+  /**
+   * Segment size in bytes.
+   */
+  size_t segment_size;
+} memseg_network_pool_counters;
+
+/**
+ * The shape of a local pool (`memseg_local_pool_new()`).
+ */
+typedef struct memseg_local_pool_config {
+  /**
+   * Buffers the pool is guaranteed (reserved in the network pool at creation).
+   */
+  size_t min;
+  /**
+   * Most buffers the pool may hold besides overdraft buffers; at least 1, at least `min`.
+   */
+  size_t max;
+  /**
+   * Number of channels a request may name (0: none).
+   */
+  uint32_t channels;
+  /**
+   * Most buffers one channel may hold at once (0: no limit); the pool is unavailable while
+   * a channel holds this many.
+   */
+  uint32_t max_per_channel;
+  /**
+   * Buffers that may be taken beyond the pool's size when it has none left.
+   */
+  size_t max_overdraft;
+} memseg_local_pool_config;
+
+/**
+ * A handle to a local buffer pool: a share of a network pool between a minimum and a maximum
+ * number of buffers.
+ *
+ * Create with `memseg_local_pool_new()`; the caller owns it and must destroy it with
+ * `memseg_local_pool_destroy()`. Buffers still out stay valid after that. Thread-safe.
+ */
+typedef struct memseg_local_pool {
+  /**
+   * Opaque: kind tag, generation and slot. Zero is never a valid handle.
+   */
+  uint64_t bits;
+} memseg_local_pool;
+
+/**
+ * Availability callback: called with `ctx` each time the pool becomes available, on the
+ * thread that made it so (a recycling or destroying thread), without memseg's locks held. It
+ * may call into memseg; a callback that releases a buffer of this pool makes it available
+ * again and is called again, nested, so it should take buffers or wake another thread, not
+ * release them.
+ */
+typedef void (*memseg_pool_available_fn)(void *ctx);
+
+/**
+ * Buffer listener: called with `ctx` and a recycled buffer, which the listener now owns and
+ * must release with `memseg_buffer_release()`. Returns whether it wants more buffers (it then
+ * stays registered). Called once with a zero buffer if the pool is destroyed while the
+ * listener is registered; its return value is then ignored.
+ */
+typedef bool (*memseg_buffer_listener_fn)(void *ctx, struct memseg_buffer buffer);
+
+/**
+ * Counters of a local pool (`memseg_local_pool_stats()`).
+ */
+typedef struct memseg_local_pool_counters {
+  /**
+   * Current size: the minimum plus a share of the redistributed segments.
+   */
+  size_t size;
+  /**
+   * Minimum.
+   */
+  size_t min;
+  /**
+   * Maximum.
+   */
+  size_t max;
+  /**
+   * Buffers out, overdraft buffers included.
+   */
+  size_t in_use;
+  /**
+   * Segments held ready for requests.
+   */
+  size_t available;
+  /**
+   * Overdraft buffers out.
+   */
+  size_t overdraft;
+  /**
+   * Requests that had to wait.
+   */
+  uint64_t waited_requests;
+} memseg_local_pool_counters;
+
+/**
  * A handle to a record serializer: it frames records as a 4-byte big-endian length followed
  * by their bytes and copies them into consecutive segments, splitting a record where a
  * segment ends.
@@ -626,6 +834,190 @@ extern "C" {
  * thread has its own message).
  */
 size_t memseg_last_error_message(char *buf, size_t buf_len);
+
+/**
+ * Adds a reference to the buffer handle (Flink's `retainBuffer`): one more
+ * `memseg_buffer_release()` is needed before it is recycled. Thread-safe.
+ */
+memseg_status memseg_buffer_retain(struct memseg_buffer buffer);
+
+/**
+ * Releases one reference of the buffer handle. The last release makes the handle stale and
+ * recycles the segment to its pool once no slice shares it. A zero handle is a no-op; a
+ * release too many is `MEMSEG_STATUS_STALE_HANDLE`. Thread-safe.
+ */
+memseg_status memseg_buffer_release(struct memseg_buffer buffer);
+
+/**
+ * Writes the handle's reference count plus those of other handles sharing the segment
+ * (slices, consumers) — the segment's reference count — to `*out_count`. Thread-safe.
+ */
+memseg_status memseg_buffer_ref_count(struct memseg_buffer buffer, uint32_t *out_count);
+
+/**
+ * Writes the buffer's size (its writer index; a slice's length) to `*out_size`.
+ */
+memseg_status memseg_buffer_size(struct memseg_buffer buffer, size_t *out_size);
+
+/**
+ * Writes the bytes the handle can address (the segment size; a slice's length).
+ */
+memseg_status memseg_buffer_capacity(struct memseg_buffer buffer, size_t *out_capacity);
+
+/**
+ * Writes the reader index to `*out_index`.
+ */
+memseg_status memseg_buffer_reader_index(struct memseg_buffer buffer, size_t *out_index);
+
+/**
+ * Writes the type tag (`MEMSEG_BUFFER_TAG_DATA`, `MEMSEG_BUFFER_TAG_EVENT` or the host's
+ * own) to `*out_tag`.
+ */
+memseg_status memseg_buffer_tag(struct memseg_buffer buffer, uint8_t *out_tag);
+
+/**
+ * Writes whether writes through this handle are refused (slices, consumer slices).
+ */
+memseg_status memseg_buffer_is_read_only(struct memseg_buffer buffer, bool *out_read_only);
+
+/**
+ * Writes the channel the buffer was requested for, or `MEMSEG_NO_CHANNEL`.
+ */
+memseg_status memseg_buffer_channel(struct memseg_buffer buffer, uint32_t *out_channel);
+
+/**
+ * Writes the segment's index in its network pool: no two buffers out at once share one.
+ */
+memseg_status memseg_buffer_segment_index(struct memseg_buffer buffer, uint32_t *out_index);
+
+/**
+ * Sets the writer index. `MEMSEG_STATUS_READ_ONLY` on a read-only handle,
+ * `MEMSEG_STATUS_OUT_OF_BOUNDS` past the capacity, `MEMSEG_STATUS_INVALID_ARGUMENT` below the
+ * reader index. Thread-safe.
+ */
+memseg_status memseg_buffer_set_size(struct memseg_buffer buffer, size_t size);
+
+/**
+ * Sets the reader index; `MEMSEG_STATUS_OUT_OF_BOUNDS` past the size. Thread-safe.
+ */
+memseg_status memseg_buffer_set_reader_index(struct memseg_buffer buffer, size_t index);
+
+/**
+ * Sets the type tag; `MEMSEG_STATUS_READ_ONLY` on a read-only handle. Thread-safe.
+ */
+memseg_status memseg_buffer_set_tag(struct memseg_buffer buffer, uint8_t tag);
+
+/**
+ * Lends the memory the handle addresses: its first byte to `*out_ptr` and its capacity to
+ * `*out_size`, for hot loops. Valid until the handle's last release; writing through it on a
+ * read-only handle is the host's bug (the library cannot see it). Thread-safe.
+ */
+memseg_status memseg_buffer_raw(struct memseg_buffer buffer, uint8_t **out_ptr, size_t *out_size);
+
+/**
+ * Copies `len` bytes at `offset` (up to the capacity) into `dst`. `dst` may be NULL only when
+ * `len` is 0. `MEMSEG_STATUS_OUT_OF_BOUNDS` if the range is outside; nothing is copied then.
+ */
+memseg_status memseg_buffer_get_bytes(struct memseg_buffer buffer,
+                                      size_t offset,
+                                      uint8_t *dst,
+                                      size_t len);
+
+/**
+ * Copies `len` bytes from `src` to `offset` (up to the capacity) without moving the indices.
+ * `MEMSEG_STATUS_READ_ONLY` on a read-only handle, `MEMSEG_STATUS_OUT_OF_BOUNDS` if the
+ * range is outside; nothing is written then.
+ */
+memseg_status memseg_buffer_put_bytes(struct memseg_buffer buffer,
+                                      size_t offset,
+                                      const uint8_t *src,
+                                      size_t len);
+
+/**
+ * Appends `len` bytes from `src` at the writer index and advances it. Out of room is
+ * `MEMSEG_STATUS_OUT_OF_BOUNDS` (nothing written); read-only is `MEMSEG_STATUS_READ_ONLY`.
+ */
+memseg_status memseg_buffer_append(struct memseg_buffer buffer, const uint8_t *src, size_t len);
+
+/**
+ * Reads `len` bytes at the reader index into `dst` and advances it;
+ * `MEMSEG_STATUS_END_OF_DATA` if fewer are readable (nothing read).
+ */
+memseg_status memseg_buffer_read(struct memseg_buffer buffer, uint8_t *dst, size_t len);
+
+/**
+ * Makes a read-only slice of `len` bytes at `offset` of the handle's written bytes
+ * (`offset + len <= size`, else `MEMSEG_STATUS_OUT_OF_BOUNDS`) and writes its handle to
+ * `*out_slice`. The slice shares the segment's reference count; the caller owns it and must
+ * release it with `memseg_buffer_release()`. Writing through it is `MEMSEG_STATUS_READ_ONLY`.
+ */
+memseg_status memseg_buffer_slice(struct memseg_buffer buffer,
+                                  size_t offset,
+                                  size_t len,
+                                  struct memseg_buffer *out_slice);
+
+/**
+ * Copies as much of `src[0..len]` as fits after the bytes appended so far and writes how many
+ * bytes were copied to `*out_written` (0 when full). Consumers see them after
+ * `memseg_buffer_builder_commit()`. `MEMSEG_STATUS_CLOSED` after finish. One writer thread.
+ */
+memseg_status memseg_buffer_builder_append(struct memseg_buffer_builder builder,
+                                           const uint8_t *src,
+                                           size_t len,
+                                           size_t *out_written);
+
+/**
+ * Publishes the bytes appended so far to the consumers.
+ */
+memseg_status memseg_buffer_builder_commit(struct memseg_buffer_builder builder);
+
+/**
+ * Commits and marks the end, and writes the bytes written to `*out_size` (may be NULL).
+ * Consumers report finished once they consumed every byte. A second call changes nothing.
+ */
+memseg_status memseg_buffer_builder_finish(struct memseg_buffer_builder builder, size_t *out_size);
+
+/**
+ * Makes a consumer of the builder's bytes — from the first byte if `from_beginning`, else from
+ * the bytes committed from now on — and writes its handle to `*out_consumer`. The caller owns
+ * it and must free it with `memseg_buffer_consumer_free()`.
+ */
+memseg_status memseg_buffer_builder_create_consumer(struct memseg_buffer_builder builder,
+                                                    bool from_beginning,
+                                                    struct memseg_buffer_consumer *out_consumer);
+
+/**
+ * Finishes the builder (if not yet) and frees it; its buffer is recycled once its consumers
+ * and slices are gone. A zero handle is a no-op; a second free is
+ * `MEMSEG_STATUS_STALE_HANDLE`.
+ */
+memseg_status memseg_buffer_builder_free(struct memseg_buffer_builder builder);
+
+/**
+ * Writes a read-only slice of the bytes committed and not yet consumed (possibly empty) to
+ * `*out_buffer`; they count as consumed. The caller owns the slice and must release it with
+ * `memseg_buffer_release()`. One reader thread.
+ */
+memseg_status memseg_buffer_consumer_build(struct memseg_buffer_consumer consumer,
+                                           struct memseg_buffer *out_buffer);
+
+/**
+ * Writes whether the builder finished and every byte was consumed.
+ */
+memseg_status memseg_buffer_consumer_is_finished(struct memseg_buffer_consumer consumer,
+                                                 bool *out_finished);
+
+/**
+ * Writes whether committed bytes wait to be consumed.
+ */
+memseg_status memseg_buffer_consumer_is_data_available(struct memseg_buffer_consumer consumer,
+                                                       bool *out_available);
+
+/**
+ * Frees a consumer (its share of the buffer is released). A zero handle is a no-op; a second
+ * free is `MEMSEG_STATUS_STALE_HANDLE`.
+ */
+memseg_status memseg_buffer_consumer_free(struct memseg_buffer_consumer consumer);
 
 /**
  * Opens a lease on `manager` named `name` (a NUL-terminated string, copied; used in stats and
@@ -849,6 +1241,162 @@ struct memseg_plan_config memseg_plan_config_default(uint64_t process_bytes, uin
  */
 memseg_status memseg_plan_compute(const struct memseg_plan_config *config,
                                   struct memseg_memory_plan *out_plan);
+
+/**
+ * Allocates a network pool of `count` segments of `segment_size` bytes and writes its handle
+ * to `*out_pool`. `flags` is 0 (off-heap segments) or `MEMSEG_NETWORK_POOL_HEAP`.
+ *
+ * Fails with `MEMSEG_STATUS_INVALID_ARGUMENT` for a count or size of 0, a count of `UINT32_MAX`
+ * or more, or unknown flags, and `MEMSEG_STATUS_ALLOCATION_FAILED` when memory is refused
+ * (nothing stays allocated). The caller owns the pool and must destroy it with
+ * `memseg_network_pool_destroy()`. Thread-safe.
+ */
+memseg_status memseg_network_pool_new(size_t count,
+                                      size_t segment_size,
+                                      uint32_t flags,
+                                      struct memseg_network_pool *out_pool);
+
+/**
+ * Destroys a network pool and frees its memory. Every copy of the handle becomes stale.
+ *
+ * Refused with `MEMSEG_STATUS_IN_USE` while local pools are alive or buffers or exclusive
+ * segments are out (the last error message lists them); nothing changes then. A zero handle
+ * is a no-op; a second destroy is `MEMSEG_STATUS_STALE_HANDLE`. No other call on the pool may
+ * be running.
+ */
+memseg_status memseg_network_pool_destroy(struct memseg_network_pool pool);
+
+/**
+ * Writes the network pool's counters to `*out_stats`. Thread-safe.
+ */
+memseg_status memseg_network_pool_stats(struct memseg_network_pool pool,
+                                        struct memseg_network_pool_counters *out_stats);
+
+/**
+ * Takes `count` segments from the network pool for exclusive use, all or nothing, and writes
+ * `count` segment handles to `out_segments[0..count]`.
+ *
+ * The count is reserved at once, as a local pool's minimum (`MEMSEG_STATUS_INVALID_ARGUMENT`
+ * if it does not fit beside the minimums and other exclusive segments); the segments may still
+ * be in local pools shrinking to make room, so this waits up to `timeout_ms` milliseconds
+ * (negative: without limit) and fails with `MEMSEG_STATUS_TIMEOUT`, taking nothing. The
+ * handles work with every `memseg_segment_*` accessor; the caller must give them back with
+ * `memseg_network_pool_recycle_exclusive()` (`memseg_segment_free()` refuses them).
+ * Thread-safe.
+ */
+memseg_status memseg_network_pool_request_exclusive(struct memseg_network_pool pool,
+                                                    size_t count,
+                                                    int64_t timeout_ms,
+                                                    struct memseg_segment *out_segments);
+
+/**
+ * Gives back `count` exclusive segments (`segments[0..count]`) of this network pool: their
+ * handles become stale and the pool redistributes. All or nothing: a handle that is not an
+ * exclusive segment of this pool, or one listed twice, fails the call
+ * (`MEMSEG_STATUS_INVALID_ARGUMENT` or a handle status) and nothing is given back.
+ * `segments` may be NULL when `count` is 0. Thread-safe.
+ */
+memseg_status memseg_network_pool_recycle_exclusive(struct memseg_network_pool pool,
+                                                    const struct memseg_segment *segments,
+                                                    size_t count);
+
+/**
+ * Creates a local pool of the network pool, shaped by `*config`, and writes its handle to
+ * `*out_pool`. The segments above all pools' minimums are redistributed.
+ *
+ * Fails with `MEMSEG_STATUS_INVALID_ARGUMENT` if `min > max`, `max` is 0, a per-channel
+ * maximum is given without channels, or the minimum does not fit beside the other pools'
+ * minimums and the exclusive segments ("insufficient network buffers"). The caller owns the
+ * pool and must destroy it with `memseg_local_pool_destroy()`. Thread-safe.
+ */
+memseg_status memseg_local_pool_new(struct memseg_network_pool network,
+                                    const struct memseg_local_pool_config *config,
+                                    struct memseg_local_pool *out_pool);
+
+/**
+ * Destroys a local pool: its free segments go back to the network pool, buffers still out
+ * stay valid and go back on their last release, listeners are told, blocked requests return
+ * `MEMSEG_STATUS_CLOSED`, and its file descriptor is closed. Every copy of the handle becomes
+ * stale. A zero handle is a no-op; a second destroy is `MEMSEG_STATUS_STALE_HANDLE`.
+ */
+memseg_status memseg_local_pool_destroy(struct memseg_local_pool pool);
+
+/**
+ * Requests a buffer without waiting and writes its handle to `*out_buffer`;
+ * `MEMSEG_STATUS_WOULD_BLOCK` when none is free (overdraft buffers included),
+ * `MEMSEG_STATUS_CLOSED` after destroy. The caller owns the buffer and must release it with
+ * `memseg_buffer_release()`. Thread-safe.
+ */
+memseg_status memseg_local_pool_request(struct memseg_local_pool pool,
+                                        struct memseg_buffer *out_buffer);
+
+/**
+ * As `memseg_local_pool_request()`, for `channel` (below the pool's channel count):
+ * also `MEMSEG_STATUS_WOULD_BLOCK` while the channel holds its maximum, and
+ * `MEMSEG_STATUS_INVALID_ARGUMENT` for a channel the pool does not have. Thread-safe.
+ */
+memseg_status memseg_local_pool_request_channel(struct memseg_local_pool pool,
+                                                uint32_t channel,
+                                                struct memseg_buffer *out_buffer);
+
+/**
+ * Requests a buffer for `channel` (or `MEMSEG_NO_CHANNEL`), waiting up to `timeout_ms`
+ * milliseconds (negative: without limit) for one; `MEMSEG_STATUS_TIMEOUT` if none came,
+ * `MEMSEG_STATUS_CLOSED` if the pool is destroyed meanwhile. The caller owns the buffer and
+ * must release it with `memseg_buffer_release()`. Thread-safe.
+ */
+memseg_status memseg_local_pool_request_blocking(struct memseg_local_pool pool,
+                                                 uint32_t channel,
+                                                 int64_t timeout_ms,
+                                                 struct memseg_buffer *out_buffer);
+
+/**
+ * Requests a buffer without waiting, for `channel` (or `MEMSEG_NO_CHANNEL`), and writes a
+ * builder on it to `*out_builder`. The caller owns the builder and must free it with
+ * `memseg_buffer_builder_free()`. Thread-safe.
+ */
+memseg_status memseg_local_pool_request_builder(struct memseg_local_pool pool,
+                                                uint32_t channel,
+                                                struct memseg_buffer_builder *out_builder);
+
+/**
+ * Writes whether a buffer can be requested now without waiting and no channel is at its
+ * limit. Thread-safe.
+ */
+memseg_status memseg_local_pool_is_available(struct memseg_local_pool pool, bool *out_available);
+
+/**
+ * Writes the pool's file descriptor to `*out_fd`: an eventfd that is readable while the pool
+ * is available (`poll`/`epoll` for `POLLIN`). The pool owns it: do not read, write or close
+ * it. It is valid until the pool is destroyed (remove it from an epoll set first). The same
+ * descriptor is returned each time. Thread-safe.
+ */
+memseg_status memseg_local_pool_fd(struct memseg_local_pool pool, int32_t *out_fd);
+
+/**
+ * Sets the availability callback (NULL `callback` removes it): `callback(ctx)` runs each time
+ * the pool becomes available. Thread-safe.
+ */
+memseg_status memseg_local_pool_set_callback(struct memseg_local_pool pool,
+                                             memseg_pool_available_fn callback,
+                                             void *ctx);
+
+/**
+ * Registers a listener for the next recycled buffer of an empty pool and writes whether it
+ * was registered to `*out_registered`: `false` means a buffer is available now (request it
+ * instead) and the listener was not registered, as Flink's `addBufferListener`. A listener is
+ * called on the recycling thread (see `memseg_buffer_listener_fn`). Thread-safe.
+ */
+memseg_status memseg_local_pool_add_listener(struct memseg_local_pool pool,
+                                             memseg_buffer_listener_fn listener,
+                                             void *ctx,
+                                             bool *out_registered);
+
+/**
+ * Writes the local pool's counters to `*out_stats`. Thread-safe.
+ */
+memseg_status memseg_local_pool_stats(struct memseg_local_pool pool,
+                                      struct memseg_local_pool_counters *out_stats);
 
 /**
  * Creates a record serializer and writes its handle to `*out_serializer`. The caller owns it

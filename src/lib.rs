@@ -11,6 +11,8 @@
 //!   shared resources, stats and the memory plan.
 //! - [`view`]: paged output and input views across segments, serialization buffers and
 //!   length-prefixed records spanning buffers, in Java's `DataOutput` byte format.
+//! - [`pool`]: network and local buffer pools, reference-counted buffers, read-only slices and
+//!   the buffer builder/consumer hand-off.
 
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -18,6 +20,7 @@
 pub mod error;
 pub mod ffi;
 pub mod manager;
+pub mod pool;
 pub mod segment;
 pub mod view;
 

@@ -62,6 +62,7 @@ c_tests!(
     test_handles,
     test_inline,
     test_manager,
+    test_pool,
     test_threads,
     test_typed,
     test_version,

@@ -10,6 +10,8 @@
 //! - [`view`], [`serialization`], [`record`], [`view_typed`]: paged views, the serialization
 //!   buffer and reader, and records spanning buffers.
 //! - [`manager`], [`lease`]: the memory manager, its leases, shared resources and the plan.
+//! - [`pool`], [`buffer`]: network and local buffer pools; buffers, slices, builders and
+//!   consumers.
 //!
 //! The header `include/memseg.h` is generated from these files by cbindgen (see
 //! `build.rs`); their doc comments are the header's documentation.
@@ -18,10 +20,12 @@
 
 mod args;
 pub mod boundary;
+pub mod buffer;
 pub(crate) mod handle;
 pub mod lease;
 pub mod manager;
 pub mod plan;
+pub mod pool;
 pub mod record;
 pub mod segment;
 pub mod segment_typed;
@@ -33,9 +37,11 @@ pub mod view;
 pub mod view_typed;
 
 pub use boundary::{last_error_message, memseg_last_error_message};
+pub use buffer::*;
 pub use lease::*;
 pub use manager::*;
 pub use plan::*;
+pub use pool::*;
 pub use record::*;
 pub use segment::*;
 pub use segment_typed::*;
