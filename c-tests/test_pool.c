@@ -7,7 +7,6 @@
  * destroy twice, write through a read-only slice, timeouts, stale and wrong-kind handles.
  */
 #define _POSIX_C_SOURCE 200809L /* pthreads, poll */
-#undef NDEBUG
 #include <assert.h>
 #include <poll.h>
 #include <pthread.h>
@@ -540,6 +539,88 @@ static void test_builder_and_consumer(void) {
   CHECK_OK(memseg_network_pool_destroy(net));
 }
 
+/* Records spanning buffers the way a result partition writes them: the record serializer
+ * copies into buffer builders of a local pool (each copy committed), the consumers' slices
+ * feed a record deserializer, and the records come back whole and in order. */
+static void test_records_through_builders(void) {
+  memseg_network_pool net = network(16);
+  memseg_local_pool pool = local(net, 16, 16);
+  memseg_record_serializer ser = {0};
+  memseg_record_deserializer de = {0};
+  memseg_buffer_builder builders[16];
+  memseg_buffer_consumer consumers[16];
+  memseg_segment copies[16];
+  size_t nb = 0, i, n, written = 0;
+  bool done = false;
+  uint8_t record[4096];
+
+  CHECK_OK(memseg_record_serializer_new(&ser));
+  CHECK_OK(memseg_local_pool_request_builder(pool, MEMSEG_NO_CHANNEL, &builders[0]));
+  CHECK_OK(memseg_buffer_builder_create_consumer(builders[0], true, &consumers[0]));
+  nb = 1;
+  CHECK_STATUS(memseg_record_serializer_copy_to_builder(ser, builders[0], NULL, &done),
+               MEMSEG_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(memseg_record_serializer_copy_to_builder(ser, (memseg_buffer_builder){0},
+                                                        &written, &done),
+               MEMSEG_STATUS_INVALID_HANDLE);
+  for (i = 0; i < 4; i++) {
+    memset(record, (int)(i + 1), sizeof record);
+    CHECK_OK(memseg_record_serializer_serialize(ser, record, 1000 * i + 10));
+    for (;;) {
+      CHECK_OK(memseg_record_serializer_copy_to_builder(ser, builders[nb - 1], &written, &done));
+      if (done) {
+        break;
+      }
+      CHECK(nb < 16);
+      CHECK_OK(memseg_buffer_builder_finish(builders[nb - 1], NULL));
+      CHECK_OK(memseg_local_pool_request_builder(pool, MEMSEG_NO_CHANNEL, &builders[nb]));
+      CHECK_OK(memseg_buffer_builder_create_consumer(builders[nb], true, &consumers[nb]));
+      nb++;
+    }
+  }
+  CHECK_OK(memseg_buffer_builder_finish(builders[nb - 1], NULL));
+  CHECK(nb >= 2); /* 6056 bytes of records over 4 KiB buffers */
+
+  CHECK_OK(memseg_record_deserializer_new(MEMSEG_RECORD_DEFAULT_MAX_LEN, &de));
+  n = 0;
+  for (i = 0; i < nb; i++) {
+    memseg_buffer slice;
+    uint8_t *ptr;
+    size_t size;
+    CHECK_OK(memseg_buffer_consumer_build(consumers[i], &slice));
+    CHECK_OK(memseg_buffer_raw(slice, &ptr, &size));
+    CHECK(size > 0);
+    CHECK_OK(memseg_segment_new_heap(size, &copies[i]));
+    CHECK_OK(memseg_segment_put_bytes(copies[i], 0, ptr, size));
+    CHECK_OK(memseg_buffer_release(slice));
+    CHECK_OK(memseg_record_deserializer_set_next_buffer(de, copies[i], 0, size));
+    for (;;) {
+      const uint8_t *rec;
+      size_t len, k;
+      memseg_status st = memseg_record_deserializer_next_record(de, &rec, &len);
+      if (st == MEMSEG_STATUS_NEED_MORE_DATA) {
+        break;
+      }
+      CHECK_OK(st);
+      CHECK_EQ(len, 1000 * n + 10);
+      for (k = 0; k < len; k++) {
+        CHECK_EQ(rec[k], n + 1);
+      }
+      n++;
+    }
+  }
+  CHECK_EQ(n, 4);
+  CHECK_OK(memseg_record_deserializer_free(de));
+  for (i = 0; i < nb; i++) {
+    CHECK_OK(memseg_buffer_consumer_free(consumers[i]));
+    CHECK_OK(memseg_buffer_builder_free(builders[i]));
+    mt_free(copies[i]);
+  }
+  CHECK_OK(memseg_record_serializer_free(ser));
+  CHECK_OK(memseg_local_pool_destroy(pool));
+  CHECK_OK(memseg_network_pool_destroy(net));
+}
+
 int main(void) {
   RUN(test_bad_configurations);
   RUN(test_redistribution_and_stats);
@@ -549,5 +630,6 @@ int main(void) {
   RUN(test_listeners);
   RUN(test_exclusive_segments);
   RUN(test_builder_and_consumer);
+  RUN(test_records_through_builders);
   return 0;
 }

@@ -1442,6 +1442,23 @@ memseg_status memseg_record_serializer_copy_to_segment(struct memseg_record_seri
                                                        bool *out_record_done);
 
 /**
+ * Copies as much of the current record as fits into `builder` after the bytes it holds, and
+ * commits them so that the builder's consumer (on any thread) sees them; writes the number
+ * of bytes copied to `*out_written` and whether the record is now fully copied to
+ * `*out_record_done`. When it is not, the builder is full: finish it, request the next
+ * builder from the local pool and call again. A finished builder takes nothing (0 bytes,
+ * not done).
+ *
+ * Records written this way span buffers as Flink's result partitions write them; a record
+ * deserializer on the consumer's side gives them back whole. Thread-safe; the builder keeps
+ * its one writer.
+ */
+memseg_status memseg_record_serializer_copy_to_builder(struct memseg_record_serializer serializer,
+                                                       struct memseg_buffer_builder builder,
+                                                       size_t *out_written,
+                                                       bool *out_record_done);
+
+/**
  * Writes the number of bytes of the current record (length prefix included) still to be
  * copied to `*out_pending`. Thread-safe.
  */

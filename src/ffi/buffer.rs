@@ -103,6 +103,14 @@ fn buffer_of(buffer: memseg_buffer) -> Result<Arc<BufferEntry>, FfiError> {
     Ok(BUFFERS.get(buffer.bits)?)
 }
 
+/// The builder a live builder handle names (for the record serializer's
+/// `memseg_record_serializer_copy_to_builder()`).
+pub(crate) fn builder_of(
+    builder: memseg_buffer_builder,
+) -> Result<Arc<Mutex<BufferBuilder>>, FfiError> {
+    Ok(BUILDERS.get(builder.bits)?)
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }

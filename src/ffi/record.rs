@@ -5,6 +5,7 @@ use std::ptr::NonNull;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::args::{byte_buffer, checked_out, write_out};
+use super::buffer::{builder_of, memseg_buffer_builder};
 use super::handle::{HandleError, HandleKind, HandleTable};
 use super::segment::{memseg_segment, region_of};
 use super::serialization::{memseg_serialization_buffer, with_buffer};
@@ -200,6 +201,41 @@ pub unsafe extern "C" fn memseg_record_serializer_copy_to_segment(
         // SAFETY: both were checked non-null; the caller promises they are writable.
         unsafe {
             write_out(out_w, target.fill - offset);
+            write_out(out_d, result.record_done);
+        }
+        Ok(())
+    })
+}
+
+/// Copies as much of the current record as fits into `builder` after the bytes it holds, and
+/// commits them so that the builder's consumer (on any thread) sees them; writes the number
+/// of bytes copied to `*out_written` and whether the record is now fully copied to
+/// `*out_record_done`. When it is not, the builder is full: finish it, request the next
+/// builder from the local pool and call again. A finished builder takes nothing (0 bytes,
+/// not done).
+///
+/// Records written this way span buffers as Flink's result partitions write them; a record
+/// deserializer on the consumer's side gives them back whole. Thread-safe; the builder keeps
+/// its one writer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn memseg_record_serializer_copy_to_builder(
+    serializer: memseg_record_serializer,
+    builder: memseg_buffer_builder,
+    out_written: *mut usize,
+    out_record_done: *mut bool,
+) -> memseg_status {
+    ffi_boundary!({
+        let out_w = checked_out(out_written, "out_written")?;
+        let out_d = checked_out(out_record_done, "out_record_done")?;
+        let object = SERIALIZERS.get(serializer.bits)?;
+        let builder = builder_of(builder)?;
+        let mut builder = builder.lock().unwrap_or_else(|e| e.into_inner());
+        let before = builder.position();
+        let result = lock(&object).copy_to(&mut *builder);
+        let written = builder.position() - before;
+        // SAFETY: both were checked non-null; the caller promises they are writable.
+        unsafe {
+            write_out(out_w, written);
             write_out(out_d, result.record_done);
         }
         Ok(())

@@ -16,6 +16,8 @@
 //!   count.
 //! - [`BufferBuilder`]/[`BufferConsumer`] (`builder.rs`): one writer and one reader thread,
 //!   committed bytes handed over without locks.
+//! - `sources.rs`: a local pool as the page source of an output view, and a buffer builder as
+//!   the target of the record serializer.
 
 mod availability;
 mod buffer;
@@ -24,6 +26,7 @@ mod local;
 mod network;
 mod protocol;
 mod slice;
+mod sources;
 
 /// The atomics of `protocol.rs` (loom's in `tests/loom_pool.rs`).
 mod sync {
@@ -35,3 +38,4 @@ pub use buffer::{BUFFER_TAG_DATA, BUFFER_TAG_EVENT, Buffer};
 pub use builder::{BufferBuilder, BufferConsumer};
 pub use local::{BufferListener, LocalBufferPool, LocalPoolConfig, LocalPoolStats};
 pub use network::{ExclusiveSegment, NetworkBufferPool, NetworkPoolStats, SegmentMemory};
+pub use sources::buffer_segment;
