@@ -180,9 +180,7 @@ fn view_typed_accessors() -> String {
              serialization_reader_read,\n\
          };\n\
          use super::status::memseg_status;\n\
-         use super::view::{\n    \
-             input_view_read, memseg_input_view, memseg_output_view, output_view_write,\n\
-         };\n\
+         use super::view::{input_view_read, memseg_input_view, memseg_output_view, output_view_write};\n\
          use crate::segment::ByteOrder;\n",
     );
     for (object, handle, verb, body, object_words, rules) in VIEW_FAMILIES {

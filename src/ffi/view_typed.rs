@@ -9,9 +9,7 @@ use super::serialization::{
     serialization_reader_read,
 };
 use super::status::memseg_status;
-use super::view::{
-    input_view_read, memseg_input_view, memseg_output_view, output_view_write,
-};
+use super::view::{input_view_read, memseg_input_view, memseg_output_view, output_view_write};
 use crate::segment::ByteOrder;
 
 /// Writes a `uint8_t`, big-endian (Java's DataOutput format, the default), at the position of the output view (1 bytes).
