@@ -7,13 +7,18 @@
 //!
 //! - [`segment`]: fixed-size memory segments (heap, off-heap or host-provided) with typed,
 //!   bounds-checked get/put in explicit byte order and bulk operations.
+//! - [`sort`]: the sort buffer on normalized keys and the external sorter that spills.
+//! - [`io`]: spill files of checksummed whole-page blocks, run readers and writers, and the
+//!   writer thread.
 
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod error;
 pub mod ffi;
+pub mod io;
 pub mod segment;
+pub mod sort;
 
 pub use error::{Error, Result};
 pub use segment::{ByteOrder, OffHeapOptions, Primitive, Region, Segment, SegmentKind};
