@@ -59,6 +59,7 @@ c_tests!(
     test_foreign,
     test_handles,
     test_inline,
+    test_sort,
     test_threads,
     test_typed,
     test_version,

@@ -26,12 +26,14 @@ use crossbeam_queue::SegQueue;
 #[repr(u8)]
 pub(crate) enum HandleKind {
     Segment = 1,
+    Sorter = 16,
 }
 
 impl HandleKind {
     fn from_tag(tag: u8) -> Option<HandleKind> {
         match tag {
             1 => Some(HandleKind::Segment),
+            16 => Some(HandleKind::Sorter),
             _ => None,
         }
     }
@@ -39,6 +41,7 @@ impl HandleKind {
     fn name(self) -> &'static str {
         match self {
             HandleKind::Segment => "segment",
+            HandleKind::Sorter => "sorter",
         }
     }
 }

@@ -7,6 +7,7 @@
 //!
 //! - [`status`], [`boundary`], [`version`]: conventions shared by every call.
 //! - [`segment`], [`segment_typed`]: memory segments.
+//! - [`sort`]: the external sorter and the normalized-key helpers.
 //!
 //! The header `include/memseg.h` is generated from these files by cbindgen (see
 //! `build.rs`); their doc comments are the header's documentation.
@@ -18,11 +19,13 @@ pub mod boundary;
 pub(crate) mod handle;
 pub mod segment;
 pub mod segment_typed;
+pub mod sort;
 pub mod status;
 pub mod version;
 
 pub use boundary::{last_error_message, memseg_last_error_message};
 pub use segment::*;
 pub use segment_typed::*;
+pub use sort::*;
 pub use status::{memseg_status, memseg_status_name};
 pub use version::{memseg_version, memseg_version_string};
