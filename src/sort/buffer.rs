@@ -261,6 +261,24 @@ impl SortBuffer {
         &bytes[offset + LEN..offset + LEN + len as usize]
     }
 
+    /// Hints the CPU to fetch the record at position `i` of the index, for a caller about to
+    /// read records in index order (which, once sorted, is random order in memory). Does
+    /// nothing for `i >= len()`.
+    #[inline]
+    pub fn prefetch(&self, i: usize) {
+        if i < self.count {
+            let slot = (i % self.per_page) * self.entry_size + self.key.prefix_length;
+            let entry = &self.index[i / self.per_page].as_slice()[slot..slot + POINTER];
+            let pointer = u64::from_ne_bytes(entry.try_into().expect("eight bytes"));
+            if let Some(page) = self.records.get((pointer >> 32) as usize) {
+                let offset = (pointer & 0xFFFF_FFFF) as usize;
+                if let Some(bytes) = page.as_slice().get(offset..) {
+                    super::index_sort::prefetch(bytes.as_ptr());
+                }
+            }
+        }
+    }
+
     /// The records in index order (key order once sorted), as slices of the record pages.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
         (0..self.count).map(|i| self.get(i))

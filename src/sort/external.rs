@@ -25,6 +25,8 @@ use crate::segment::Segment;
 /// The fewest pages an external sorter works with: a sort buffer of two (records and index)
 /// and a write page; the merge then has three read pages.
 pub const MIN_PAGES: usize = 3;
+/// How far ahead of the record being read a sorted buffer's reader prefetches.
+const PREFETCH_RECORDS: usize = 16;
 /// From this many pages on, the memory is split into two sort buffers.
 const TWO_BUFFERS_FROM: usize = 8;
 
@@ -355,6 +357,7 @@ impl ExternalSorter {
                     return Ok(None);
                 }
                 *next += 1;
+                buffer.prefetch(*next + PREFETCH_RECORDS);
                 Ok(())
             }
             Output::None => return Ok(None),
@@ -381,8 +384,9 @@ fn pages_of(buffer: Option<SortBuffer>) -> Vec<Segment> {
 fn write_run((buffer, file): SpillJob, page: &mut Segment) -> SpillDone {
     let result = (|| {
         let mut writer = RunWriter::new(file, page);
-        for record in buffer.iter() {
-            writer.push(record)?;
+        for i in 0..buffer.len() {
+            buffer.prefetch(i + PREFETCH_RECORDS);
+            writer.push(buffer.get(i))?;
         }
         writer.finish()
     })();

@@ -28,7 +28,7 @@ const INSERTION_MAX: usize = 16;
 
 /// Asks the CPU to bring the cache line at `p` in; a hint with no effect on the program.
 #[inline(always)]
-fn prefetch(p: *const u8) {
+pub(crate) fn prefetch(p: *const u8) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch never faults and has no effect on memory, whatever the address.
     unsafe {
