@@ -421,7 +421,12 @@ proptest! {
         // SAFETY: `kind` is a writable out parameter.
         let status = unsafe { memseg_segment_kind(seg, &mut kind) };
         prop_assume!(status != memseg_status::Ok, "a live handle of another test");
-        let refused = [memseg_status::InvalidHandle, memseg_status::StaleHandle];
+        // A forged value whose tag names another kind of object is refused as such.
+        let refused = [
+            memseg_status::InvalidHandle,
+            memseg_status::StaleHandle,
+            memseg_status::WrongHandleKind,
+        ];
         prop_assert!(refused.contains(&status), "{:?}", status);
         prop_assert!(refused.contains(&memseg_segment_put_u32_be(seg, 0, 1)));
         let (status, _) = ffi_get(seg, Prim::U64, ByteOrder::Little, 0);

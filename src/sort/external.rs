@@ -158,9 +158,20 @@ impl ExternalSorter {
         })
     }
 
-    /// What the sorter did so far.
+    /// What the sorter did so far. The peak memory includes the pages in use right now.
     pub fn stats(&self) -> SortStats {
-        self.stats
+        let mut stats = self.stats;
+        let now = match &self.output {
+            Output::Memory { buffer, .. } => buffer.pages_in_use(),
+            Output::Merge(merger) => merger.open_runs(),
+            Output::None => {
+                self.current.as_ref().map_or(0, SortBuffer::pages_in_use)
+                    + self.in_flight_pages
+                    + usize::from(self.writer.is_some())
+            }
+        };
+        stats.peak_memory_bytes = stats.peak_memory_bytes.max((now * self.page_size) as u64);
+        stats
     }
 
     /// The directory spill files go to.
@@ -173,16 +184,25 @@ impl ExternalSorter {
         crate::io::block::max_record_len(self.page_size)
     }
 
-    fn check_phase(&self, want: &str) -> Result<()> {
-        match (&self.phase, want) {
-            (Phase::Failed(e), _) => Err(Error::Closed(format!(
+    #[inline]
+    fn check_phase(&self, reading: bool) -> Result<()> {
+        match (&self.phase, reading) {
+            (Phase::Adding, false) | (Phase::Finished, true) => Ok(()),
+            _ => Err(self.phase_error(reading)),
+        }
+    }
+
+    #[cold]
+    fn phase_error(&self, reading: bool) -> Error {
+        match &self.phase {
+            Phase::Failed(e) => Error::Closed(format!(
                 "the sorter failed earlier and takes no more calls ({e})"
-            ))),
-            (Phase::Adding, "add" | "finish") | (Phase::Finished, "next") => Ok(()),
-            (Phase::Adding, _) => Err(Error::invalid("call finish before reading sorted records")),
-            (Phase::Finished, _) => Err(Error::invalid(format!(
-                "the sorter is finished: {want} is no longer possible"
-            ))),
+            )),
+            Phase::Adding => Error::invalid("call finish before reading sorted records"),
+            Phase::Finished if reading => Error::invalid("the sorter is finished"),
+            Phase::Finished => Error::invalid(
+                "the sorter is finished: no more records can be added, and finish was done",
+            ),
         }
     }
 
@@ -207,7 +227,7 @@ impl ExternalSorter {
     /// longer than [`max_record_len`](Self::max_record_len) is refused and changes nothing;
     /// a spill that fails (`Io`, `DiskFull`) ends the sorter.
     pub fn add(&mut self, record: &[u8]) -> Result<()> {
-        self.check_phase("add")?;
+        self.check_phase(false)?;
         loop {
             let current = self.current.as_mut().expect("a buffer while adding");
             if current.add(record)? {
@@ -270,7 +290,7 @@ impl ExternalSorter {
     /// pass can merge the rest into the output. Then [`next_record`](Self::next_record)
     /// returns the records in order.
     pub fn finish(&mut self) -> Result<()> {
-        self.check_phase("finish")?;
+        self.check_phase(false)?;
         match self.finish_inner() {
             Ok(()) => {
                 self.phase = Phase::Finished;
@@ -350,7 +370,7 @@ impl ExternalSorter {
     /// sorter's pages and is valid until the next call on the sorter. A spill file found
     /// truncated or corrupted is `Corrupted` and ends the sorter.
     pub fn next_record(&mut self) -> Result<Option<&[u8]>> {
-        self.check_phase("next")?;
+        self.check_phase(true)?;
         let step = match &mut self.output {
             Output::Memory { buffer, next } => {
                 if *next == buffer.len() {

@@ -13,6 +13,13 @@ use crate::segment::Segment;
 pub struct Merger {
     readers: Vec<Option<RunReader>>,
     heap: Vec<usize>,
+    /// Per reader, the first bytes of its current record's key as a big-endian number, so
+    /// that most comparisons are one integer comparison.
+    cached: Vec<u64>,
+    /// Key bytes in `cached` (at most 8, and no more than the prefix with a host comparison).
+    cache_len: usize,
+    /// Whether equal cached bytes mean equal keys.
+    cache_decides: bool,
     key: KeyConfig,
     advance_top: bool,
     free_pages: Vec<Segment>,
@@ -29,9 +36,17 @@ impl Merger {
             )));
         }
         let mut pages = pages;
+        let cache_len = if key.compare.is_some() {
+            key.prefix_length.min(8)
+        } else {
+            key.key_length.min(8)
+        };
         let mut merger = Merger {
             readers: Vec::with_capacity(runs.len()),
             heap: Vec::with_capacity(runs.len()),
+            cached: vec![0; runs.len()],
+            cache_len,
+            cache_decides: key.compare.is_none() && key.key_length <= 8,
             key,
             advance_top: false,
             free_pages: Vec::new(),
@@ -43,6 +58,7 @@ impl Merger {
         merger.free_pages = pages;
         for i in 0..merger.readers.len() {
             if merger.reader(i).advance()? {
+                merger.cache(i);
                 merger.heap.push(i);
                 let last = merger.heap.len() - 1;
                 merger.sift_up(last);
@@ -66,6 +82,14 @@ impl Merger {
             .current()
     }
 
+    #[inline]
+    fn cache(&mut self, i: usize) {
+        let from = self.key.key_offset;
+        let mut bytes = [0u8; 8];
+        bytes[..self.cache_len].copy_from_slice(&self.current(i)[from..from + self.cache_len]);
+        self.cached[i] = u64::from_be_bytes(bytes);
+    }
+
     fn retire(&mut self, i: usize) {
         if let Some(reader) = self.readers[i].take() {
             self.free_pages.push(reader.into_page());
@@ -74,10 +98,16 @@ impl Merger {
 
     #[inline]
     fn less(&self, a: usize, b: usize) -> bool {
-        let (ra, rb) = (self.current(self.heap[a]), self.current(self.heap[b]));
-        match self.key.compare_records(ra, rb) {
+        let (ia, ib) = (self.heap[a], self.heap[b]);
+        let order = match self.cached[ia].cmp(&self.cached[ib]) {
+            Ordering::Equal if !self.cache_decides => {
+                self.key.compare_records(self.current(ia), self.current(ib))
+            }
+            order => order,
+        };
+        match order {
             Ordering::Less => true,
-            Ordering::Equal => self.heap[a] < self.heap[b],
+            Ordering::Equal => ia < ib,
             Ordering::Greater => false,
         }
     }
@@ -121,7 +151,9 @@ impl Merger {
         if self.advance_top {
             self.advance_top = false;
             let top = self.heap[0];
-            if !self.reader(top).advance()? {
+            if self.reader(top).advance()? {
+                self.cache(top);
+            } else {
                 self.retire(top);
                 let last = self.heap.pop().expect("the top was in the heap");
                 if self.heap.is_empty() {
