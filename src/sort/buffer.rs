@@ -29,6 +29,8 @@ pub struct SortBuffer {
     per_page: usize,
     sorted: bool,
     record_bytes: u64,
+    /// Records by the first byte of their key prefix, for the sort's first radix pass.
+    first_bytes: [u32; 256],
 }
 
 impl std::fmt::Debug for SortBuffer {
@@ -101,6 +103,7 @@ impl SortBuffer {
             per_page: page_size / entry_size,
             sorted: true,
             record_bytes: 0,
+            first_bytes: [0; 256],
         })
     }
 
@@ -160,6 +163,9 @@ impl SortBuffer {
             [slot..slot + self.entry_size];
         let prefix = self.key.prefix_length;
         entry[..prefix].copy_from_slice(self.key.prefix(record));
+        if let Some(&first) = entry.first().filter(|_| prefix > 0) {
+            self.first_bytes[first as usize] = self.first_bytes[first as usize].wrapping_add(1);
+        }
         entry[prefix..].copy_from_slice(&pointer.to_ne_bytes());
         self.count += 1;
         self.record_bytes += record.len() as u64;
@@ -226,11 +232,13 @@ impl SortBuffer {
             return;
         }
         let n = self.count;
+        let counts = (n <= u32::MAX as usize).then_some(self.first_bytes);
+        let counts = counts.as_ref();
         match self.entry_size {
-            16 => self.with_entries::<16>(|e| e.sort(n)),
-            24 => self.with_entries::<24>(|e| e.sort(n)),
-            32 => self.with_entries::<32>(|e| e.sort(n)),
-            _ => self.with_entries::<0>(|e| e.sort(n)),
+            16 => self.with_entries::<16>(|e| e.sort(n, counts)),
+            24 => self.with_entries::<24>(|e| e.sort(n, counts)),
+            32 => self.with_entries::<32>(|e| e.sort(n, counts)),
+            _ => self.with_entries::<0>(|e| e.sort(n, counts)),
         }
         self.sorted = true;
     }
@@ -291,6 +299,7 @@ impl SortBuffer {
         self.record_fill = 0;
         self.count = 0;
         self.record_bytes = 0;
+        self.first_bytes = [0; 256];
         self.sorted = true;
     }
 

@@ -77,7 +77,10 @@ type SpillDone = (SortBuffer, Result<Run>);
 
 enum Output {
     None,
-    Memory { buffer: SortBuffer, next: usize },
+    Memory {
+        buffer: Box<SortBuffer>,
+        next: usize,
+    },
     Merge(Merger),
 }
 
@@ -305,7 +308,10 @@ impl ExternalSorter {
             let mut buffer = self.current.take().expect("a buffer while adding");
             buffer.sort();
             self.note_pages(buffer.pages_in_use());
-            self.output = Output::Memory { buffer, next: 0 };
+            self.output = Output::Memory {
+                buffer: Box::new(buffer),
+                next: 0,
+            };
             return Ok(());
         }
         if !self

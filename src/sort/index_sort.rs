@@ -145,12 +145,28 @@ impl<const ES: usize> Entries<'_, ES> {
         }
     }
 
-    /// Sorts entries `[0, count)`.
-    pub(crate) fn sort(&self, count: usize) {
-        self.radix(0, count, 0);
+    /// Sorts entries `[0, count)`. `first_bytes`, if given, counts the entries by the first
+    /// byte of their prefix (the buffer keeps it as records come in), which saves the first
+    /// counting pass.
+    pub(crate) fn sort(&self, count: usize, first_bytes: Option<&[u32; 256]>) {
+        match first_bytes {
+            Some(counts) if self.prefix() > 0 && count >= RADIX_MIN => {
+                let mut bounds = [0usize; 257];
+                for b in 0..256 {
+                    bounds[b + 1] = bounds[b] + counts[b] as usize;
+                }
+                debug_assert_eq!(bounds[256], count);
+                self.radix_with(0, count, 0, Some(bounds));
+            }
+            _ => self.radix_with(0, count, 0, None),
+        }
     }
 
-    fn radix(&self, lo: usize, hi: usize, mut depth: usize) {
+    fn radix(&self, lo: usize, hi: usize, depth: usize) {
+        self.radix_with(lo, hi, depth, None);
+    }
+
+    fn radix_with(&self, lo: usize, hi: usize, mut depth: usize, mut known: Option<[usize; 257]>) {
         loop {
             let n = hi - lo;
             if n < 2 {
@@ -170,7 +186,10 @@ impl<const ES: usize> Entries<'_, ES> {
                 self.quick(lo, hi, depth);
                 return;
             }
-            let bounds = self.count_buckets(lo, hi, depth);
+            let bounds = match known.take() {
+                Some(bounds) => bounds,
+                None => self.count_buckets(lo, hi, depth),
+            };
             if bounds.windows(2).any(|w| w[1] - w[0] == n) {
                 depth += 1; // one bucket holds everything: nothing to move at this byte
                 continue;
