@@ -240,10 +240,25 @@ fn a_small_tmpfs_fills_up_as_disk_full() {
     assert_eq!(files, 0);
 }
 
+/// A sorter in 4 KiB off-heap pages, which spills with direct I/O where the file system has it.
+fn spilled_sorter_off_heap(dir: &Path, _fault: Option<Arc<WriteFault>>) -> ExternalSorter {
+    let pages = (0..16)
+        .map(|_| Segment::allocate_off_heap(4096, memseg::OffHeapOptions::default()).unwrap())
+        .collect();
+    ExternalSorter::new(pages, config(KeyConfig::bytes(0, 8), dir)).unwrap()
+}
+
 /// Spills, finishes, and damages the first spill file with `damage` before reading.
 fn read_damaged(damage: impl Fn(&Path)) -> Error {
+    read_damaged_with(spilled_sorter, damage)
+}
+
+fn read_damaged_with(
+    make: fn(&Path, Option<Arc<WriteFault>>) -> ExternalSorter,
+    damage: impl Fn(&Path),
+) -> Error {
     let dir = tempfile::tempdir().unwrap();
-    let mut sorter = spilled_sorter(dir.path(), None);
+    let mut sorter = make(dir.path(), None);
     add_many(&mut sorter, 3000).unwrap();
     sorter.finish().unwrap();
     assert!(sorter.stats().spilled_runs > 2);
@@ -327,4 +342,65 @@ fn too_little_memory_and_bad_records_are_clear_errors() {
     assert!(sorter.finish().is_err());
     assert_eq!(sorter.next_record().unwrap(), Some(&[1u8; 236][..]));
     assert_eq!(sorter.stats().records, 1);
+}
+
+#[test]
+fn with_direct_io_damaged_spill_files_are_corrupted_too() {
+    let e = read_damaged_with(spilled_sorter_off_heap, |path| {
+        let len = std::fs::metadata(path).unwrap().len();
+        let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        f.set_len(len - 1000).unwrap();
+    });
+    assert!(
+        matches!(&e, Error::Corrupted(m) if m.contains("truncated")),
+        "{e}"
+    );
+    let e = read_damaged_with(spilled_sorter_off_heap, |path| {
+        let mut bytes = std::fs::read(path).unwrap();
+        let at = bytes.len() / 2 + 100; // inside a block's records, past its header
+        bytes[at] ^= 0x80;
+        std::fs::write(path, bytes).unwrap();
+    });
+    assert!(
+        matches!(&e, Error::Corrupted(m) if m.contains("checksum")),
+        "{e}"
+    );
+}
+
+#[test]
+fn off_heap_pages_sort_with_direct_io_as_with_the_page_cache() {
+    let records: Vec<Vec<u8>> = (0..20_000u64)
+        .map(|i| {
+            let mut r = i.wrapping_mul(0x9E37_79B9_7F4A_7C15).to_be_bytes().to_vec();
+            r.extend_from_slice(&[(i % 251) as u8; 30]);
+            r
+        })
+        .collect();
+    let key = KeyConfig::bytes(0, 8);
+    let mut outputs = Vec::new();
+    for direct_io in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let pages = (0..16)
+            .map(|_| Segment::allocate_off_heap(4096, memseg::OffHeapOptions::default()).unwrap())
+            .collect();
+        let config = SortConfig {
+            direct_io,
+            ..config(key.clone(), dir.path())
+        };
+        let mut sorter = ExternalSorter::new(pages, config).unwrap();
+        for r in &records {
+            sorter.add(r).unwrap();
+        }
+        sorter.finish().unwrap();
+        assert!(sorter.stats().spilled_runs > 16);
+        let mut out = Vec::new();
+        while let Some(r) = sorter.next_record().unwrap() {
+            out.push(r.to_vec());
+        }
+        drop(sorter);
+        assert_eq!(files_in(dir.path()), 0);
+        assert_sorted_like_std(&records, &out, &key);
+        outputs.push(out);
+    }
+    assert_eq!(outputs[0].len(), outputs[1].len());
 }

@@ -1,7 +1,6 @@
 //! `memseg gen`, `memseg sort` and `memseg check`, and the sorting shared with the demo.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -9,6 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use memseg::sort::{ExternalSorter, KeyConfig, SortConfig, SortStats};
 use memseg::{OffHeapOptions, Segment};
 
+use crate::direct::{DirectWriter, RecordReader};
 use crate::records::{self, KEY, RECORD, Summary, human};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -92,8 +92,8 @@ pub struct GenArgs {
 }
 
 pub fn gen_cmd(args: &GenArgs) -> Result<()> {
-    let file = File::create(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut out =
+        DirectWriter::create(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
     let pb = bar(args.count, "generate", false);
     let mut record = [0u8; RECORD];
     let mut summary = Summary::default();
@@ -105,7 +105,7 @@ pub fn gen_cmd(args: &GenArgs) -> Result<()> {
             pb.set_position(i);
         }
     }
-    out.flush()?;
+    out.finish()?;
     pb.finish_and_clear();
     println!(
         "{}: {} records, checksum {:032x}, duplicate keys {}",
@@ -137,31 +137,29 @@ pub struct SortArgs {
 
 pub fn sort_cmd(args: &SortArgs) -> Result<()> {
     let started = Instant::now();
-    let mut input =
-        File::open(&args.input).map_err(|e| format!("{}: {e}", args.input.display()))?;
-    let len = input.metadata()?.len();
+    let mut input = RecordReader::open(&args.input, RECORD)
+        .map_err(|e| format!("{}: {e}", args.input.display()))?;
+    let len = input.len();
     let mut sorter = sorter(args.memory, args.page_size, args.temp_dir.as_deref())?;
-    // The command's own read buffer, outside the sorter's budget: 1 MiB.
-    let mut buf = vec![0u8; (1 << 20) / RECORD * RECORD];
+    // The command's own I/O buffers, outside the sorter's budget: 1 MiB each way.
     let pb = bar(len, "read+sort", true);
     loop {
-        let n = records::read_records(&mut input, &mut buf)?;
+        let n = input.for_each_in_chunk(|record| Ok(sorter.add(record)?))?;
         if n == 0 {
             break;
-        }
-        for record in buf[..n].chunks_exact(RECORD) {
-            sorter.add(record)?;
         }
         pb.inc(n as u64);
     }
     pb.finish_and_clear();
+    let added = started.elapsed();
     let spinner = ProgressBar::new_spinner();
     spinner.set_message("merging runs");
     spinner.enable_steady_tick(Duration::from_millis(200));
     sorter.finish()?;
     spinner.finish_and_clear();
-    let file = File::create(&args.output).map_err(|e| format!("{}: {e}", args.output.display()))?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let finished = started.elapsed();
+    let mut out = DirectWriter::create(&args.output)
+        .map_err(|e| format!("{}: {e}", args.output.display()))?;
     let pb = bar(len, "write", true);
     let mut written = 0u64;
     while let Some(record) = sorter.next_record()? {
@@ -171,10 +169,17 @@ pub fn sort_cmd(args: &SortArgs) -> Result<()> {
             pb.set_position(written * RECORD as u64);
         }
     }
-    out.flush()?;
+    out.finish()?;
     pb.finish_and_clear();
+    let elapsed = started.elapsed();
     println!("{} -> {}", args.input.display(), args.output.display());
-    report(&sorter.stats(), started.elapsed());
+    println!(
+        "  read + add + spill {:.2} s, finish {:.2} s, merge + write {:.2} s",
+        added.as_secs_f64(),
+        (finished - added).as_secs_f64(),
+        (elapsed - finished).as_secs_f64()
+    );
+    report(&sorter.stats(), elapsed);
     Ok(())
 }
 
@@ -186,18 +191,19 @@ pub struct CheckArgs {
 }
 
 pub fn check_cmd(args: &CheckArgs) -> Result<()> {
-    let mut input =
-        File::open(&args.input).map_err(|e| format!("{}: {e}", args.input.display()))?;
-    let len = input.metadata()?.len();
-    let mut buf = vec![0u8; (1 << 20) / RECORD * RECORD];
+    let mut input = RecordReader::open(&args.input, RECORD)
+        .map_err(|e| format!("{}: {e}", args.input.display()))?;
+    let len = input.len();
     let mut summary = Summary::default();
     let pb = bar(len, "check", true);
     loop {
-        let n = records::read_records(&mut input, &mut buf)?;
+        let n = input.for_each_in_chunk(|r| {
+            summary.add(r);
+            Ok(())
+        })?;
         if n == 0 {
             break;
         }
-        buf[..n].chunks_exact(RECORD).for_each(|r| summary.add(r));
         pb.inc(n as u64);
     }
     pb.finish_and_clear();

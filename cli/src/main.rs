@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod direct;
 mod jobs;
 mod records;
 

@@ -2,8 +2,6 @@
 //! key, generated deterministically from a seed; the validator's checks (order, count, and an
 //! order-independent checksum: the sum of every record's CRC-32); and sizes such as `256M`.
 
-use std::io::{self, Read};
-
 /// Bytes per record.
 pub const RECORD: usize = 100;
 /// Bytes of key at the start of each record.
@@ -88,27 +86,6 @@ impl Summary {
         self.previous = Some(key);
         self.records += 1;
     }
-}
-
-/// Reads whole records from `input` into `buf` (a multiple of the record size); returns the
-/// bytes read, 0 at the end. A file that ends inside a record is an error.
-pub fn read_records(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match input.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    if filled % RECORD != 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("the input ends inside a record (its size is not a multiple of {RECORD})"),
-        ));
-    }
-    Ok(filled)
 }
 
 /// Parses a size: a number with an optional unit `K`, `M`, `G` (powers of 1024; `KiB`, `MB`

@@ -7,8 +7,8 @@
 //! [`Error::Corrupted`]. A full disk is [`Error::DiskFull`]; any other failure [`Error::Io`].
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::FileExt;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -62,7 +62,14 @@ pub struct SpillDir {
     dir: PathBuf,
     next: AtomicU64,
     fault: Option<Arc<WriteFault>>,
+    direct: bool,
 }
+
+/// Blocks of a run the kernel is asked to read ahead of the merge.
+const READ_AHEAD_BLOCKS: usize = 2;
+
+/// The alignment direct I/O needs of buffers, offsets and lengths.
+pub const DIRECT_IO_ALIGN: usize = 4096;
 
 impl SpillDir {
     /// Spill files in `dir`, which must exist and be a directory.
@@ -80,7 +87,17 @@ impl SpillDir {
             dir,
             next: AtomicU64::new(0),
             fault,
+            direct: false,
         })
+    }
+
+    /// Asks for direct I/O (`O_DIRECT`): spill files then bypass the page cache, so that
+    /// spilling neither fills it nor pays for its copies. Only for callers whose pages are all
+    /// aligned to [`DIRECT_IO_ALIGN`] with sizes a multiple of it. Where the file system
+    /// refuses direct I/O, files fall back to buffered I/O.
+    pub fn with_direct_io(mut self, direct: bool) -> Self {
+        self.direct = direct;
+        self
     }
 
     /// The directory.
@@ -99,18 +116,29 @@ impl SpillDir {
                 self.next.fetch_add(1, Ordering::Relaxed)
             );
             let path = self.dir.join(name);
-            match OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
+            let open = |flags: i32| {
+                OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create_new(true)
+                    .custom_flags(flags)
+                    .open(&path)
+            };
+            let mut direct = self.direct;
+            let mut opened = open(if direct { libc::O_DIRECT } else { 0 });
+            if direct && matches!(&opened, Err(e) if e.raw_os_error() == Some(libc::EINVAL)) {
+                direct = false; // the file system has no direct I/O
+                opened = open(0);
+            }
+            match opened {
                 Ok(file) => {
                     return Ok(SpillFile {
                         path,
                         file,
                         len: 0,
                         fault: self.fault.clone(),
+                        direct,
+                        buffered_reader: std::sync::OnceLock::new(),
                     });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -127,6 +155,10 @@ pub struct SpillFile {
     file: File,
     len: u64,
     fault: Option<Arc<WriteFault>>,
+    direct: bool,
+    /// A second descriptor for reading a direct file back through the page cache, whose
+    /// read-ahead keeps the merge's many sequential readers busy without read threads.
+    buffered_reader: std::sync::OnceLock<File>,
 }
 
 impl SpillFile {
@@ -145,30 +177,95 @@ impl SpillFile {
         self.len == 0
     }
 
+    /// Whether the file bypasses the page cache.
+    pub fn is_direct(&self) -> bool {
+        self.direct
+    }
+
+    /// Turns direct I/O off for this file, after the file system refused a direct write.
+    fn go_buffered(&mut self) -> std::io::Result<()> {
+        let fd = self.file.as_raw_fd();
+        // SAFETY: fcntl on a descriptor this file owns; F_GETFL/F_SETFL touch no memory.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_DIRECT) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        self.direct = false;
+        Ok(())
+    }
+
     /// Appends one whole page.
     pub fn write_page(&mut self, page: &[u8]) -> Result<()> {
-        let result = match &self.fault {
+        let mut result = match &self.fault {
             Some(fault) => fault.check(page.len()),
             None => Ok(()),
         }
-        .and_then(|()| self.file.write_all(page));
+        .and_then(|()| self.file.write_all_at(page, self.len));
+        if self.direct && matches!(&result, Err(e) if e.raw_os_error() == Some(libc::EINVAL)) {
+            // The file system takes O_DIRECT at open but not this write (its block size is
+            // larger than the page's alignment): write through the page cache instead.
+            result = self
+                .go_buffered()
+                .and_then(|()| self.file.write_all_at(page, self.len));
+        }
         result.map_err(|e| io_error("writing spill file", &self.path, &e))?;
         self.len += page.len() as u64;
         Ok(())
     }
 
-    /// Reads the page at `offset` into `page`; a short read means the file was truncated.
+    /// Reads the page at `offset` into `page`; a file too short for it was truncated.
     fn read_page(&self, offset: u64, page: &mut [u8]) -> Result<()> {
-        self.file.read_exact_at(page, offset).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                Error::Corrupted(format!(
-                    "spill file {} is truncated: the block at byte {offset} is incomplete",
-                    self.path.display()
-                ))
-            } else {
-                io_error("reading spill file", &self.path, &e)
+        let truncated = || {
+            Error::Corrupted(format!(
+                "spill file {} is truncated: the block at byte {offset} is incomplete",
+                self.path.display()
+            ))
+        };
+        let file = if self.direct {
+            match self.buffered_reader.get() {
+                Some(f) => f,
+                None => {
+                    let f = File::open(&self.path)
+                        .map_err(|e| io_error("reopening spill file", &self.path, &e))?;
+                    // SAFETY: an advice call on a descriptor we own; it touches no memory.
+                    let _ = unsafe {
+                        libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL)
+                    };
+                    self.buffered_reader.get_or_init(|| f)
+                }
             }
-        })
+        } else {
+            &self.file
+        };
+        if self.direct {
+            // Ask the kernel to fetch the next blocks while this one is merged: the merge
+            // reads many runs a block at a time, too little for its own read-ahead to keep up.
+            let ahead = (page.len() * READ_AHEAD_BLOCKS) as libc::off_t;
+            let next = (offset + page.len() as u64) as libc::off_t;
+            // SAFETY: an advice call on a descriptor we own; it touches no memory.
+            let _ = unsafe {
+                libc::posix_fadvise(file.as_raw_fd(), next, ahead, libc::POSIX_FADV_WILLNEED)
+            };
+        }
+        let mut done = 0;
+        while done < page.len() {
+            match file.read_at(&mut page[done..], offset + done as u64) {
+                Ok(0) => return Err(truncated()),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // A direct read past a shortened end can fail instead of coming up short.
+                    let len = self.file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
+                    if len < offset + page.len() as u64 {
+                        return Err(truncated());
+                    }
+                    return Err(io_error("reading spill file", &self.path, &e));
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -10,7 +10,8 @@
 //! is spilled too and every page becomes a read buffer: with `P` pages, up to `P` runs merge
 //! at once into the output; while there are more runs than that, passes merge groups of
 //! `P - 1` runs (one page writes) into longer runs. Spill files are removed as soon as they
-//! have been read, on error, and when the sorter is dropped.
+//! have been read, on error, and when the sorter is dropped. With page-aligned pages (off-heap
+//! ones), spill files use direct I/O, so spilling bypasses the page cache.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use super::buffer::{SortBuffer, check_pages};
 use super::key::KeyConfig;
 use super::merge::Merger;
 use crate::error::{Error, Result};
+use crate::io::spill::DIRECT_IO_ALIGN;
 use crate::io::{BackgroundWriter, Run, RunWriter, SpillDir, SpillFile, WriteFault};
 use crate::segment::Segment;
 
@@ -39,6 +41,10 @@ pub struct SortConfig {
     pub temp_dir: Option<PathBuf>,
     /// A write failure to inject into the spill files, for fault tests.
     pub write_fault: Option<Arc<WriteFault>>,
+    /// Spill with direct I/O (`O_DIRECT`, bypassing the page cache) when every page is
+    /// aligned to 4 KiB with a size that is a multiple of it, as off-heap pages are. Where the
+    /// file system refuses direct I/O, spill files fall back to the page cache.
+    pub direct_io: bool,
 }
 
 impl SortConfig {
@@ -48,6 +54,7 @@ impl SortConfig {
             key,
             temp_dir: None,
             write_fault: None,
+            direct_io: true,
         }
     }
 }
@@ -129,10 +136,15 @@ impl ExternalSorter {
             )),
             e => e,
         })?;
+        let aligned = page_size % DIRECT_IO_ALIGN == 0
+            && pages
+                .iter()
+                .all(|p| (p.as_ptr() as usize) % DIRECT_IO_ALIGN == 0);
         let dir = SpillDir::new(
             config.temp_dir.clone().unwrap_or_else(std::env::temp_dir),
             config.write_fault.clone(),
-        )?;
+        )?
+        .with_direct_io(config.direct_io && aligned);
         let total_pages = pages.len();
         let mut pages = pages;
         let write_page = pages.pop();

@@ -2,12 +2,16 @@
 //!
 //! An index entry is the key prefix (`prefix` bytes) followed by the record's pointer (a
 //! native `u64`: record page << 32 | offset). Entries are sorted where they are, across page
-//! boundaries: an MSD radix sort on the prefix bytes (American flag sort: count, then permute
-//! by cycles of swaps, then each bucket on the next byte), with a three-way quicksort for small
-//! buckets and for buckets whose prefixes are all equal but whose keys need the records to
-//! decide (the rest of the key, or the host's comparison). Introsort's depth limit hands a
-//! quicksort gone quadratic to heapsort. No memory is allocated beyond the stack: the radix
-//! sort recurses once per prefix byte at most, with 2 KiB of counters per level.
+//! boundaries, by an MSD radix sort on the prefix bytes: count a byte (the buffer counts the
+//! first one as records come in), permute the range into its 256 buckets in place, and sort
+//! each bucket on the next byte. The permutation uses ska_sort's swap rounds, whose swaps do
+//! not wait on one another's loads, and prefetches each bucket's write head. Small ranges that
+//! lie in one page are one contiguous array and go to the standard library's unstable sort;
+//! other small ranges to an introsort (Hoare partition, median of three, insertion sort,
+//! heapsort past a depth limit). Ranges whose whole prefixes are equal but whose keys need the
+//! records to decide (the rest of the key, or the host's comparison) are sorted by comparison.
+//! Nothing is allocated: the radix sort recurses once per prefix byte at most, with 2 KiB of
+//! counters per level on the stack.
 
 use std::cmp::Ordering;
 use std::ptr;
