@@ -41,11 +41,6 @@
 #define MEMSEG_OFFHEAP_PREFAULT (1 << 1)
 
 /**
- * The alignment direct I/O needs of buffers, offsets and lengths.
- */
-#define DIRECT_IO_ALIGN 4096
-
-/**
  * The result of a memseg call: `MEMSEG_STATUS_OK` (0) on success, otherwise the cause.
  *
  * Codes are stable: a code is never renumbered or reused. `memseg_status_name()` names a
