@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use memseg::io::WriteFault;
-use memseg::sort::{ExternalSorter, KeyConfig, SortConfig, SortStats};
+use memseg::sort::{DirectIo, ExternalSorter, KeyConfig, SortConfig, SortStats};
 use memseg::{Error, Segment};
 use proptest::prelude::*;
 
@@ -245,7 +245,11 @@ fn spilled_sorter_off_heap(dir: &Path, _fault: Option<Arc<WriteFault>>) -> Exter
     let pages = (0..16)
         .map(|_| Segment::allocate_off_heap(4096, memseg::OffHeapOptions::default()).unwrap())
         .collect();
-    ExternalSorter::new(pages, config(KeyConfig::bytes(0, 8), dir)).unwrap()
+    let config = SortConfig {
+        direct_io: DirectIo::Always,
+        ..config(KeyConfig::bytes(0, 8), dir)
+    };
+    ExternalSorter::new(pages, config).unwrap()
 }
 
 /// Spills, finishes, and damages the first spill file with `damage` before reading.
@@ -378,7 +382,7 @@ fn off_heap_pages_sort_with_direct_io_as_with_the_page_cache() {
         .collect();
     let key = KeyConfig::bytes(0, 8);
     let mut outputs = Vec::new();
-    for direct_io in [true, false] {
+    for direct_io in [DirectIo::Always, DirectIo::Never] {
         let dir = tempfile::tempdir().unwrap();
         let pages = (0..16)
             .map(|_| Segment::allocate_off_heap(4096, memseg::OffHeapOptions::default()).unwrap())

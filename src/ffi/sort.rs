@@ -208,7 +208,7 @@ fn build(config: &memseg_sort_config) -> Result<ExternalSorter, FfiError> {
             key,
             temp_dir,
             write_fault: None,
-            direct_io: true,
+            direct_io: crate::sort::DirectIo::Auto,
         },
     )?)
 }

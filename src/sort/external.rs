@@ -10,8 +10,8 @@
 //! is spilled too and every page becomes a read buffer: with `P` pages, up to `P` runs merge
 //! at once into the output; while there are more runs than that, passes merge groups of
 //! `P - 1` runs (one page writes) into longer runs. Spill files are removed as soon as they
-//! have been read, on error, and when the sorter is dropped. With page-aligned pages (off-heap
-//! ones), spill files use direct I/O, so spilling bypasses the page cache.
+//! have been read, on error, and when the sorter is dropped. With large page-aligned pages
+//! (off-heap ones), spill files use direct I/O, so spilling bypasses the page cache.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -41,11 +41,26 @@ pub struct SortConfig {
     pub temp_dir: Option<PathBuf>,
     /// A write failure to inject into the spill files, for fault tests.
     pub write_fault: Option<Arc<WriteFault>>,
-    /// Spill with direct I/O (`O_DIRECT`, bypassing the page cache) when every page is
-    /// aligned to 4 KiB with a size that is a multiple of it, as off-heap pages are. Where the
-    /// file system refuses direct I/O, spill files fall back to the page cache.
-    pub direct_io: bool,
+    /// When to spill with direct I/O (`O_DIRECT`, bypassing the page cache).
+    pub direct_io: DirectIo,
 }
+
+/// When spill files bypass the page cache. Direct I/O needs every page aligned to 4 KiB with a
+/// size that is a multiple of it (off-heap pages are); where the pages are not, or the file
+/// system refuses it, spill files go through the page cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirectIo {
+    /// Always through the page cache.
+    Never,
+    /// Direct whenever the pages allow it.
+    Always,
+    /// Direct when the pages allow it and are at least [`DIRECT_IO_MIN_PAGE`] bytes: each
+    /// direct write waits for the disk, which only large blocks amortize.
+    Auto,
+}
+
+/// The smallest page with which [`DirectIo::Auto`] spills directly.
+pub const DIRECT_IO_MIN_PAGE: usize = 128 * 1024;
 
 impl SortConfig {
     /// Sorting by `key`, spilling to the system's temporary directory.
@@ -54,7 +69,7 @@ impl SortConfig {
             key,
             temp_dir: None,
             write_fault: None,
-            direct_io: true,
+            direct_io: DirectIo::Auto,
         }
     }
 }
@@ -144,7 +159,11 @@ impl ExternalSorter {
             config.temp_dir.clone().unwrap_or_else(std::env::temp_dir),
             config.write_fault.clone(),
         )?
-        .with_direct_io(config.direct_io && aligned);
+        .with_direct_io(match config.direct_io {
+            DirectIo::Never => false,
+            DirectIo::Always => aligned,
+            DirectIo::Auto => aligned && page_size >= DIRECT_IO_MIN_PAGE,
+        });
         let total_pages = pages.len();
         let mut pages = pages;
         let write_page = pages.pop();

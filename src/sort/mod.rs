@@ -19,5 +19,7 @@ pub mod merge;
 pub mod normkey;
 
 pub use buffer::SortBuffer;
-pub use external::{ExternalSorter, MIN_PAGES, SortConfig, SortStats};
+pub use external::{
+    DIRECT_IO_MIN_PAGE, DirectIo, ExternalSorter, MIN_PAGES, SortConfig, SortStats,
+};
 pub use key::{CompareFn, KeyConfig};
