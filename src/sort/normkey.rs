@@ -88,7 +88,22 @@ mod tests {
         b[..n].to_vec()
     }
 
+    /// Few cases under Miri, and no failure persistence there (its isolation forbids files).
+    fn config() -> ProptestConfig {
+        ProptestConfig {
+            cases: if cfg!(miri) { 8 } else { 256 },
+            failure_persistence: if cfg!(miri) {
+                None
+            } else {
+                ProptestConfig::default().failure_persistence
+            },
+            ..ProptestConfig::default()
+        }
+    }
+
     proptest! {
+        #![proptest_config(config())]
+
         #[test]
         fn integer_keys_order_as_their_values(a: i64, b: i64, c: u64, d: u64, e: i32, f: i32) {
             prop_assert_eq!(key(put_i64, a).cmp(&key(put_i64, b)), a.cmp(&b));
