@@ -80,11 +80,6 @@
 #define DEFAULT_PAGE_SIZE (32 * 1024)
 
 /**
- * Smallest page size accepted: 4 KiB.
- */
-#define MIN_PAGE_SIZE (4 * 1024)
-
-/**
  * Largest page size accepted: 1 GiB.
  */
 #define MAX_PAGE_SIZE (1 << 30)
@@ -788,6 +783,120 @@ typedef struct memseg_shared {
    */
   uint64_t bits;
 } memseg_shared;
+
+/**
+ * A host comparison of two whole records, for keys that the prefix does not decide: returns
+ * a negative number, zero or a positive number as `a` sorts before, with or after `b`. It is
+ * called only for records whose key prefixes are equal, so it must agree with the prefix
+ * order. It runs on the thread that calls `memseg_sorter_add()`, `memseg_sorter_finish()` or
+ * `memseg_sorter_next()`, with the `compare_ctx` of the configuration; the record pointers
+ * are valid only during the call. It must not call back into this sorter.
+ */
+typedef int32_t (*memseg_sort_compare_fn)(void *ctx,
+                                          const uint8_t *a,
+                                          size_t a_len,
+                                          const uint8_t *b,
+                                          size_t b_len);
+
+/**
+ * How a sorter is built: its memory, its key, and where it spills.
+ *
+ * For now a sorter allocates its own off-heap pages (`memory_size / page_size` of them) when
+ * it is created and frees them with the sorter; once the memory manager is in, a sorter will
+ * take its pages from a lease instead. Either way it never uses more memory for records,
+ * index entries and I/O buffers than those pages. Spill files use direct I/O when pages are
+ * at least 128 KiB (the page cache otherwise).
+ */
+typedef struct memseg_sort_config {
+  /**
+   * Bytes of memory for records, index and I/O buffers: a multiple of `page_size`, at
+   * least 3 pages, at most the machine's physical memory.
+   */
+  size_t memory_size;
+  /**
+   * Bytes per page: a power of two from 4096 to 1 GiB. A record must fit one page with
+   * 20 bytes to spare.
+   */
+  size_t page_size;
+  /**
+   * Offset of the key in every record.
+   */
+  size_t key_offset;
+  /**
+   * Bytes of key; every record must be at least `key_offset + key_length` bytes long.
+   */
+  size_t key_length;
+  /**
+   * Bytes of the key kept in the index and compared as unsigned bytes (at most 56 and at
+   * most `key_length`); when prefixes tie, `compare` decides, or else the rest of the key
+   * as bytes. Make keys byte-comparable with the `memseg_normkey_*` helpers.
+   */
+  size_t prefix_length;
+  /**
+   * Comparison for records whose prefixes tie; NULL to compare the rest of the key as bytes.
+   */
+  memseg_sort_compare_fn compare;
+  /**
+   * Passed to `compare` as is.
+   */
+  void *compare_ctx;
+  /**
+   * Directory for spill files (a NUL-terminated path, copied); NULL for the system's
+   * temporary directory (`TMPDIR`, else `/tmp`).
+   */
+  const char *temp_dir;
+} memseg_sort_config;
+
+/**
+ * A handle to an external sorter: records go in with `memseg_sorter_add()`, and after
+ * `memseg_sorter_finish()` come out in key order from `memseg_sorter_next()`.
+ *
+ * Create with `memseg_sorter_new()`; the caller owns the sorter and must free it with
+ * `memseg_sorter_free()`, which also removes its temporary files. Calls on one sorter are
+ * serialized by a lock inside it and may come from any thread, but the sorter is a single
+ * stream: use it from one thread at a time.
+ */
+typedef struct memseg_sorter {
+  /**
+   * Opaque: kind tag, generation and slot. Zero is never a valid handle.
+   */
+  uint64_t bits;
+} memseg_sorter;
+
+/**
+ * What a sorter did, from `memseg_sorter_stats()`.
+ */
+typedef struct memseg_sort_stats {
+  /**
+   * Records added.
+   */
+  uint64_t records;
+  /**
+   * Bytes of the records added.
+   */
+  uint64_t record_bytes;
+  /**
+   * Sorted runs spilled to disk from memory (0 when everything fitted).
+   */
+  uint64_t spilled_runs;
+  /**
+   * Bytes written to spill files, in all passes.
+   */
+  uint64_t spilled_bytes;
+  /**
+   * Merge passes: 0 in memory, 1 when all runs merged at once, more when they outnumbered
+   * the read buffers the memory allows.
+   */
+  uint64_t merge_passes;
+  /**
+   * Most bytes of pages in use at once for records, index and I/O buffers.
+   */
+  uint64_t peak_memory_bytes;
+  /**
+   * The sorter's memory (`memory_size`): `peak_memory_bytes` never exceeds it.
+   */
+  uint64_t memory_bytes;
+} memseg_sort_stats;
 
 /**
  * A handle to an output view: one stream of writes across a list of segments the host gave.
@@ -2575,6 +2684,125 @@ memseg_status memseg_shared_get(struct memseg_shared shared, void **out_resource
  * `MEMSEG_STATUS_OK`; releasing twice returns `MEMSEG_STATUS_STALE_HANDLE`. Thread-safe.
  */
 memseg_status memseg_shared_release(struct memseg_shared shared, bool *out_last);
+
+/**
+ * Creates a sorter as `*config` describes, allocating its memory (`memory_size` bytes of
+ * off-heap pages) now, and writes its handle to `*out_sorter`.
+ *
+ * Fails with `MEMSEG_STATUS_NULL_ARGUMENT` for a NULL `config` or `out_sorter`;
+ * `MEMSEG_STATUS_INVALID_ARGUMENT` for a page size that is not a power of two from 4096 to
+ * 1 GiB, a memory size that is not a multiple of it or exceeds the physical memory, a prefix
+ * longer than 56 bytes or than the key, a key that does not fit a page, or a `temp_dir` that
+ * is not a directory; `MEMSEG_STATUS_BUDGET_EXHAUSTED` for fewer than 3 pages;
+ * `MEMSEG_STATUS_IO` if `temp_dir` cannot be examined; `MEMSEG_STATUS_ALLOCATION_FAILED` when
+ * the operating system refuses the memory. The configuration is copied. The caller owns the
+ * sorter and must free it with `memseg_sorter_free()`. Thread-safe.
+ */
+memseg_status memseg_sorter_new(const struct memseg_sort_config *config,
+                                struct memseg_sorter *out_sorter);
+
+/**
+ * Adds a record of `len` bytes at `record` (copied into the sorter's memory). When the
+ * memory is full, the sorter first spills a sorted run to a temporary file.
+ *
+ * Fails with `MEMSEG_STATUS_INVALID_ARGUMENT`, changing nothing, for a record shorter than
+ * the key's end or longer than the page size less 20 bytes, or after
+ * `memseg_sorter_finish()`; `MEMSEG_STATUS_NULL_ARGUMENT` for a NULL `record` with `len > 0`.
+ * A spill that fails is `MEMSEG_STATUS_DISK_FULL` (no space left) or `MEMSEG_STATUS_IO`, and
+ * ends the sorter: its files are removed and every later call but free fails with
+ * `MEMSEG_STATUS_CLOSED`.
+ */
+memseg_status memseg_sorter_add(struct memseg_sorter sorter, const uint8_t *record, size_t len);
+
+/**
+ * Ends the input: sorts what is in memory, or spills it and merges the runs (in several
+ * passes if there are more runs than pages), so that `memseg_sorter_next()` can return the
+ * records in order. Fails with `MEMSEG_STATUS_INVALID_ARGUMENT` when called twice, and with
+ * the I/O statuses of `memseg_sorter_add()` (plus `MEMSEG_STATUS_CORRUPTED` for a spill file
+ * found damaged), which end the sorter.
+ */
+memseg_status memseg_sorter_finish(struct memseg_sorter sorter);
+
+/**
+ * Writes the next record in key order to `*out_record` and `*out_len`, or returns
+ * `MEMSEG_STATUS_END_OF_DATA` (writing nothing) once every record was returned.
+ *
+ * The record is not copied: the pointer lends the sorter's memory and stays valid until the
+ * next call on this sorter or its free. Records with equal keys come in no particular order.
+ * Fails with `MEMSEG_STATUS_INVALID_ARGUMENT` before `memseg_sorter_finish()`, and with
+ * `MEMSEG_STATUS_CORRUPTED` (a truncated or damaged spill file, never read as data) or
+ * `MEMSEG_STATUS_IO`, which end the sorter.
+ */
+memseg_status memseg_sorter_next(struct memseg_sorter sorter,
+                                 const uint8_t **out_record,
+                                 size_t *out_len);
+
+/**
+ * Writes what the sorter did so far to `*out_stats`. Thread-safe.
+ */
+memseg_status memseg_sorter_stats(struct memseg_sorter sorter, struct memseg_sort_stats *out_stats);
+
+/**
+ * Frees a sorter: its memory goes back to the operating system and its temporary files are
+ * removed; record pointers it lent become invalid and every copy of the handle stale.
+ *
+ * A zero handle is a no-op that returns `MEMSEG_STATUS_OK`; freeing twice returns
+ * `MEMSEG_STATUS_STALE_HANDLE`. Thread-safe, but no other call on the same sorter may be
+ * running.
+ */
+memseg_status memseg_sorter_free(struct memseg_sorter sorter);
+
+/**
+ * Writes `value` as an 8-byte normalized key (big endian) to `dst`, which must hold at
+ * least 8 bytes (`dst_len`); unsigned byte order of keys is then numeric order. Thread-safe.
+ */
+memseg_status memseg_normkey_put_u64(uint8_t *dst, size_t dst_len, uint64_t value);
+
+/**
+ * Writes `value` as an 8-byte normalized key (big endian, sign bit flipped) to `dst`, which
+ * must hold at least 8 bytes. Thread-safe.
+ */
+memseg_status memseg_normkey_put_i64(uint8_t *dst, size_t dst_len, int64_t value);
+
+/**
+ * Writes `value` as a 4-byte normalized key (big endian) to `dst`, which must hold at least
+ * 4 bytes. Thread-safe.
+ */
+memseg_status memseg_normkey_put_u32(uint8_t *dst, size_t dst_len, uint32_t value);
+
+/**
+ * Writes `value` as a 4-byte normalized key (big endian, sign bit flipped) to `dst`, which
+ * must hold at least 4 bytes. Thread-safe.
+ */
+memseg_status memseg_normkey_put_i32(uint8_t *dst, size_t dst_len, int32_t value);
+
+/**
+ * Writes `value` as an 8-byte normalized key in IEEE 754 total order (-NaN < -inf < ... <
+ * -0.0 < +0.0 < ... < +inf < +NaN) to `dst`, which must hold at least 8 bytes. Thread-safe.
+ */
+memseg_status memseg_normkey_put_f64(uint8_t *dst, size_t dst_len, double value);
+
+/**
+ * Writes `value` as a 4-byte normalized key in IEEE 754 total order to `dst`, which must
+ * hold at least 4 bytes. Thread-safe.
+ */
+memseg_status memseg_normkey_put_f32(uint8_t *dst, size_t dst_len, float value);
+
+/**
+ * Writes the byte string `src` (`src_len` bytes) as a key of exactly `dst_len` bytes to
+ * `dst`: cut at `dst_len`, or padded with zero bytes to it. `src` may be NULL only when
+ * `src_len` is 0. Thread-safe.
+ */
+memseg_status memseg_normkey_put_bytes(uint8_t *dst,
+                                       size_t dst_len,
+                                       const uint8_t *src,
+                                       size_t src_len);
+
+/**
+ * Complements every byte of the `len`-byte key at `key`, turning an ascending key into a
+ * descending one. `key` may be NULL only when `len` is 0. Thread-safe.
+ */
+memseg_status memseg_normkey_invert(uint8_t *key, size_t len);
 
 /**
  * Names a status code, for logs: `"MEMSEG_STATUS_OUT_OF_BOUNDS"` for 3, and

@@ -13,15 +13,20 @@
 //!   length-prefixed records spanning buffers, in Java's `DataOutput` byte format.
 //! - [`pool`]: network and local buffer pools, reference-counted buffers, read-only slices and
 //!   the buffer builder/consumer hand-off.
+//! - [`sort`]: the sort buffer on normalized keys and the external sorter that spills.
+//! - [`io`]: spill files of checksummed whole-page blocks, run readers and writers, and the
+//!   writer thread.
 
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod error;
 pub mod ffi;
+pub mod io;
 pub mod manager;
 pub mod pool;
 pub mod segment;
+pub mod sort;
 pub mod view;
 
 pub use error::{Error, Result};

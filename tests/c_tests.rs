@@ -63,6 +63,7 @@ c_tests!(
     test_inline,
     test_manager,
     test_pool,
+    test_sort,
     test_threads,
     test_typed,
     test_version,

@@ -3,6 +3,9 @@
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod direct;
+mod jobs;
+mod records;
 
 #[derive(Parser)]
 #[command(
@@ -17,14 +20,24 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Exercise the library end to end with built-in defaults and check the results.
+    /// The main job: sort generated records under a small memory budget, spilling, and check
+    /// the result (after a short tour of segments).
     Demo(demo::DemoArgs),
+    /// Generate COUNT records of the sort benchmark's format (100 bytes, 10-byte keys) into OUT.
+    Gen(jobs::GenArgs),
+    /// Sort a file of 100-byte records by their 10-byte keys within a memory budget.
+    Sort(jobs::SortArgs),
+    /// Check a file of 100-byte records: order, count and checksum, like the benchmark's validator.
+    Check(jobs::CheckArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args),
+        Command::Gen(args) => jobs::gen_cmd(&args),
+        Command::Sort(args) => jobs::sort_cmd(&args),
+        Command::Check(args) => jobs::check_cmd(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

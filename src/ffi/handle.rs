@@ -40,6 +40,7 @@ pub(crate) enum HandleKind {
     SerializationReader = 13,
     RecordSerializer = 14,
     RecordDeserializer = 15,
+    Sorter = 16,
 }
 
 impl HandleKind {
@@ -60,6 +61,7 @@ impl HandleKind {
             13 => Some(HandleKind::SerializationReader),
             14 => Some(HandleKind::RecordSerializer),
             15 => Some(HandleKind::RecordDeserializer),
+            16 => Some(HandleKind::Sorter),
             _ => None,
         }
     }
@@ -81,6 +83,7 @@ impl HandleKind {
             HandleKind::SerializationReader => "serialization reader",
             HandleKind::RecordSerializer => "record serializer",
             HandleKind::RecordDeserializer => "record deserializer",
+            HandleKind::Sorter => "sorter",
         }
     }
 }

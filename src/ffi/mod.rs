@@ -12,6 +12,7 @@
 //! - [`manager`], [`lease`]: the memory manager, its leases, shared resources and the plan.
 //! - [`pool`], [`buffer`]: network and local buffer pools; buffers, slices, builders and
 //!   consumers.
+//! - [`sort`]: the external sorter and the normalized-key helpers.
 //!
 //! The header `include/memseg.h` is generated from these files by cbindgen (see
 //! `build.rs`); their doc comments are the header's documentation.
@@ -31,6 +32,7 @@ pub mod segment;
 pub mod segment_typed;
 pub mod serialization;
 pub mod shared;
+pub mod sort;
 pub mod status;
 pub mod version;
 pub mod view;
@@ -47,6 +49,7 @@ pub use segment::*;
 pub use segment_typed::*;
 pub use serialization::*;
 pub use shared::*;
+pub use sort::*;
 pub use status::{memseg_status, memseg_status_name};
 pub use version::{memseg_version, memseg_version_string};
 pub use view::*;

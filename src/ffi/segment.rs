@@ -87,6 +87,7 @@ pub(crate) enum SegmentEntry {
     /// Memory an owner lends out (a lease's page, a pool's exclusive segment). Typed and bulk
     /// access work as on any segment; only the lender ends the loan ([`take_back`]), and
     /// `memseg_segment_free()` refuses it.
+    // lent segments serve the leases and pools to come
     Lent { kind: SegmentKind, lender: Lender },
 }
 

@@ -1,0 +1,353 @@
+/*
+ * The external sorter and the normalized-key helpers from C.
+ * - records sort in memory and, under a small memory, spilling through several merge passes:
+ *   the output is in key order and is the input (count and an order-independent checksum);
+ *   the temporary directory is empty again after free;
+ * - a host comparison decides ties of the prefix, with its context;
+ * - a truncated spill file is MEMSEG_STATUS_CORRUPTED, after which the sorter is CLOSED;
+ * - bad configurations, bad records and calls out of order get their statuses and change
+ *   nothing; zero and freed handles; the normalized keys order as their values.
+ */
+#define _XOPEN_SOURCE 700 /* mkdtemp, truncate, dirent */
+#undef NDEBUG
+#include <assert.h>
+#include <dirent.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "memseg_test.h"
+
+#define RECORD 100
+#define KEY 10
+
+static char temp_dir[64];
+
+static void make_temp_dir(void) {
+  strcpy(temp_dir, "/tmp/memseg-test-sort-XXXXXX");
+  CHECK(mkdtemp(temp_dir) != NULL);
+}
+
+static size_t files_in(const char *dir, char *first, size_t first_len) {
+  size_t n = 0;
+  struct dirent *e;
+  DIR *d = opendir(dir);
+  CHECK(d != NULL);
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.') {
+      continue;
+    }
+    if (n == 0 && first != NULL) {
+      size_t dl = strlen(dir), nl = strlen(e->d_name);
+      CHECK(dl + 1 + nl < first_len);
+      memcpy(first, dir, dl);
+      first[dl] = '/';
+      memcpy(first + dl + 1, e->d_name, nl + 1);
+    }
+    n++;
+  }
+  closedir(d);
+  return n;
+}
+
+static memseg_sort_config config_of(size_t memory, size_t page) {
+  memseg_sort_config c;
+  memset(&c, 0, sizeof c);
+  c.memory_size = memory;
+  c.page_size = page;
+  c.key_offset = 0;
+  c.key_length = KEY;
+  c.prefix_length = 8;
+  c.compare = NULL;
+  c.compare_ctx = NULL;
+  c.temp_dir = temp_dir;
+  return c;
+}
+
+static void make_record(uint64_t *rng, uint8_t *r, int few_keys) {
+  size_t i;
+  uint64_t a = mt_next_random(rng);
+  uint64_t b = mt_next_random(rng);
+  if (few_keys) {
+    a %= 7;
+    b = 0;
+  }
+  memcpy(r, &a, 8);
+  memcpy(r + 8, &b, 2);
+  for (i = KEY; i < RECORD; i++) {
+    r[i] = (uint8_t)mt_next_random(rng);
+  }
+}
+
+/* An order-independent checksum: the sum of a hash of every record. */
+static uint64_t record_hash(const uint8_t *r, size_t len) {
+  uint64_t h = UINT64_C(1469598103934665603);
+  size_t i;
+  for (i = 0; i < len; i++) {
+    h = (h ^ r[i]) * UINT64_C(1099511628211);
+  }
+  return h;
+}
+
+/* Sorts `n` records with the given memory; checks order, count and checksum. */
+static memseg_sort_stats sort_and_check(size_t n, size_t memory, size_t page, int few_keys) {
+  memseg_sorter sorter = {0};
+  memseg_sort_config c = config_of(memory, page);
+  memseg_sort_stats stats;
+  uint64_t rng = 42 + n, in_sum = 0, out_sum = 0;
+  uint8_t record[RECORD], previous[KEY];
+  const uint8_t *out = NULL;
+  size_t len = 0, count = 0, i;
+  memseg_status status;
+
+  mt_context("sort %zu records in %zu bytes of %zu-byte pages", n, memory, page);
+  CHECK_OK(memseg_sorter_new(&c, &sorter));
+  CHECK(sorter.bits != 0);
+  for (i = 0; i < n; i++) {
+    make_record(&rng, record, few_keys);
+    in_sum += record_hash(record, RECORD);
+    CHECK_OK(memseg_sorter_add(sorter, record, RECORD));
+  }
+  CHECK_OK(memseg_sorter_finish(sorter));
+  while ((status = memseg_sorter_next(sorter, &out, &len)) == MEMSEG_STATUS_OK) {
+    CHECK_EQ(len, RECORD);
+    if (count > 0) {
+      CHECK(memcmp(previous, out, KEY) <= 0);
+    }
+    memcpy(previous, out, KEY);
+    out_sum += record_hash(out, len);
+    count++;
+  }
+  CHECK_EQ(status, MEMSEG_STATUS_END_OF_DATA);
+  CHECK_STATUS(memseg_sorter_next(sorter, &out, &len), MEMSEG_STATUS_END_OF_DATA);
+  CHECK_EQ(count, n);
+  CHECK(in_sum == out_sum);
+  CHECK_OK(memseg_sorter_stats(sorter, &stats));
+  CHECK(stats.records == n);
+  CHECK(stats.memory_bytes == memory);
+  CHECK(stats.peak_memory_bytes <= stats.memory_bytes);
+  CHECK_OK(memseg_sorter_free(sorter));
+  CHECK_EQ(files_in(temp_dir, NULL, 0), 0);
+  mt_context("");
+  return stats;
+}
+
+static void test_sorts_in_memory_and_spilling(void) {
+  memseg_sort_stats s;
+  s = sort_and_check(0, 3 * 4096, 4096, 0);
+  CHECK(s.spilled_runs == 0 && s.merge_passes == 0);
+  s = sort_and_check(1, 3 * 4096, 4096, 0);
+  CHECK(s.spilled_runs == 0);
+  s = sort_and_check(3000, 1 << 20, 4096, 0);
+  CHECK(s.spilled_runs == 0 && s.merge_passes == 0);
+  /* 16 pages: runs of a few hundred records, more runs than pages, several passes. */
+  s = sort_and_check(20000, 16 * 4096, 4096, 0);
+  CHECK(s.spilled_runs > 16);
+  CHECK(s.merge_passes >= 2);
+  CHECK(s.spilled_bytes > 20000 * RECORD);
+  s = sort_and_check(20000, 16 * 4096, 4096, 1);
+  CHECK(s.spilled_runs > 16);
+}
+
+struct compare_log {
+  long calls;
+};
+
+/* Orders ties of the 1-byte prefix by a little-endian uint32_t at offset 1. */
+static int32_t compare_u32_le(void *ctx, const uint8_t *a, size_t a_len, const uint8_t *b,
+                              size_t b_len) {
+  uint32_t x, y;
+  struct compare_log *log = (struct compare_log *)ctx;
+  log->calls++;
+  CHECK(a_len == 8 && b_len == 8);
+  memcpy(&x, a + 1, 4);
+  memcpy(&y, b + 1, 4);
+  return x < y ? -1 : x > y;
+}
+
+static void test_a_host_comparison_decides_ties(void) {
+  struct compare_log log = {0};
+  memseg_sorter sorter = {0};
+  memseg_sort_config c = config_of(8 * 4096, 4096);
+  uint64_t rng = 7;
+  uint8_t record[8], prev[8];
+  const uint8_t *out;
+  size_t len, count = 0, i;
+  c.key_length = 5;
+  c.prefix_length = 1;
+  c.compare = compare_u32_le;
+  c.compare_ctx = &log;
+  CHECK_OK(memseg_sorter_new(&c, &sorter));
+  for (i = 0; i < 6000; i++) {
+    uint32_t v = (uint32_t)mt_next_random(&rng);
+    record[0] = (uint8_t)(v % 3);
+    memcpy(record + 1, &v, 4);
+    memset(record + 5, 0xEE, 3);
+    CHECK_OK(memseg_sorter_add(sorter, record, sizeof record));
+  }
+  CHECK_OK(memseg_sorter_finish(sorter));
+  while (memseg_sorter_next(sorter, &out, &len) == MEMSEG_STATUS_OK) {
+    if (count > 0) {
+      uint32_t x, y;
+      memcpy(&x, prev + 1, 4);
+      memcpy(&y, out + 1, 4);
+      CHECK(prev[0] < out[0] || (prev[0] == out[0] && x <= y));
+    }
+    memcpy(prev, out, 8);
+    count++;
+  }
+  CHECK_EQ(count, 6000);
+  CHECK(log.calls > 6000);
+  CHECK_OK(memseg_sorter_free(sorter));
+}
+
+static void test_a_truncated_spill_file_is_corrupted(void) {
+  memseg_sorter sorter = {0};
+  memseg_sort_config c = config_of(16 * 4096, 4096);
+  uint64_t rng = 9;
+  uint8_t record[RECORD];
+  char path[256];
+  const uint8_t *out;
+  size_t len, i;
+  memseg_status status;
+  CHECK_OK(memseg_sorter_new(&c, &sorter));
+  for (i = 0; i < 3000; i++) {
+    make_record(&rng, record, 0);
+    CHECK_OK(memseg_sorter_add(sorter, record, RECORD));
+  }
+  CHECK_OK(memseg_sorter_finish(sorter));
+  CHECK(files_in(temp_dir, path, sizeof path) > 1);
+  CHECK(truncate(path, 4096 + 100) == 0);
+  while ((status = memseg_sorter_next(sorter, &out, &len)) == MEMSEG_STATUS_OK) {
+  }
+  CHECK_EQ(status, MEMSEG_STATUS_CORRUPTED);
+  CHECK_EQ(files_in(temp_dir, NULL, 0), 0);
+  CHECK_STATUS(memseg_sorter_next(sorter, &out, &len), MEMSEG_STATUS_CLOSED);
+  CHECK_OK(memseg_sorter_free(sorter));
+}
+
+static void test_bad_input_changes_nothing(void) {
+  memseg_sorter sorter = {0}, untouched = {0};
+  memseg_sort_config c = config_of(4 * 4096, 4096);
+  memseg_sort_stats stats;
+  memseg_segment seg = {0};
+  uint8_t record[RECORD] = {0};
+  const uint8_t *out = NULL;
+  size_t len = 0;
+
+  CHECK_STATUS(memseg_sorter_new(NULL, &sorter), MEMSEG_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(memseg_sorter_new(&c, NULL), MEMSEG_STATUS_NULL_ARGUMENT);
+  c.page_size = 5000;
+  CHECK_STATUS(memseg_sorter_new(&c, &sorter), MEMSEG_STATUS_INVALID_ARGUMENT);
+  c.page_size = 2048;
+  CHECK_STATUS(memseg_sorter_new(&c, &sorter), MEMSEG_STATUS_INVALID_ARGUMENT);
+  c.page_size = 4096;
+  c.memory_size = 4 * 4096 + 1;
+  CHECK_STATUS(memseg_sorter_new(&c, &sorter), MEMSEG_STATUS_INVALID_ARGUMENT);
+  c.memory_size = SIZE_MAX - 4095;
+  CHECK_STATUS(memseg_sorter_new(&c, &sorter), MEMSEG_STATUS_INVALID_ARGUMENT);
+  c.memory_size = 2 * 4096;
+  CHECK_STATUS(memseg_sorter_new(&c, &sorter), MEMSEG_STATUS_BUDGET_EXHAUSTED);
+  c.memory_size = 0;
+  CHECK_STATUS(memseg_sorter_new(&c, &sorter), MEMSEG_STATUS_BUDGET_EXHAUSTED);
+  c = config_of(4 * 4096, 4096);
+  c.prefix_length = 57;
+  c.key_length = 60;
+  CHECK_STATUS(memseg_sorter_new(&c, &sorter), MEMSEG_STATUS_INVALID_ARGUMENT);
+  c = config_of(4 * 4096, 4096);
+  c.prefix_length = 11;
+  CHECK_STATUS(memseg_sorter_new(&c, &sorter), MEMSEG_STATUS_INVALID_ARGUMENT);
+  c = config_of(4 * 4096, 4096);
+  c.key_offset = SIZE_MAX;
+  CHECK_STATUS(memseg_sorter_new(&c, &sorter), MEMSEG_STATUS_INVALID_ARGUMENT);
+  c = config_of(4 * 4096, 4096);
+  c.temp_dir = "/nonexistent/memseg";
+  CHECK_STATUS(memseg_sorter_new(&c, &sorter), MEMSEG_STATUS_IO);
+  CHECK(sorter.bits == 0);
+
+  c = config_of(4 * 4096, 4096);
+  c.temp_dir = NULL; /* the system's */
+  CHECK_OK(memseg_sorter_new(&c, &sorter));
+  CHECK_STATUS(memseg_sorter_add(sorter, record, KEY - 1), MEMSEG_STATUS_INVALID_ARGUMENT);
+  CHECK_STATUS(memseg_sorter_add(sorter, NULL, 10), MEMSEG_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(memseg_sorter_add(sorter, record, 4096 - 19), MEMSEG_STATUS_INVALID_ARGUMENT);
+  CHECK_STATUS(memseg_sorter_next(sorter, &out, &len), MEMSEG_STATUS_INVALID_ARGUMENT);
+  CHECK_OK(memseg_sorter_add(sorter, record, RECORD));
+  CHECK_OK(memseg_sorter_stats(sorter, &stats));
+  CHECK(stats.records == 1);
+  CHECK_STATUS(memseg_sorter_stats(sorter, NULL), MEMSEG_STATUS_NULL_ARGUMENT);
+  CHECK_OK(memseg_sorter_finish(sorter));
+  CHECK_STATUS(memseg_sorter_finish(sorter), MEMSEG_STATUS_INVALID_ARGUMENT);
+  CHECK_STATUS(memseg_sorter_add(sorter, record, RECORD), MEMSEG_STATUS_INVALID_ARGUMENT);
+  CHECK_STATUS(memseg_sorter_next(sorter, NULL, &len), MEMSEG_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(memseg_sorter_next(sorter, &out, NULL), MEMSEG_STATUS_NULL_ARGUMENT);
+  CHECK_OK(memseg_sorter_next(sorter, &out, &len));
+  CHECK_EQ(len, RECORD);
+  CHECK_STATUS(memseg_sorter_next(sorter, &out, &len), MEMSEG_STATUS_END_OF_DATA);
+
+  CHECK_OK(memseg_sorter_free(untouched));
+  CHECK_STATUS(memseg_sorter_add(untouched, record, RECORD), MEMSEG_STATUS_INVALID_HANDLE);
+  CHECK_OK(memseg_segment_new_heap(8, &seg));
+  {
+    memseg_sorter wrong;
+    wrong.bits = seg.bits;
+    CHECK_STATUS(memseg_sorter_finish(wrong), MEMSEG_STATUS_WRONG_HANDLE_KIND);
+    CHECK_STATUS(memseg_sorter_free(wrong), MEMSEG_STATUS_WRONG_HANDLE_KIND);
+  }
+  CHECK_OK(memseg_segment_free(seg));
+  CHECK_OK(memseg_sorter_free(sorter));
+  CHECK_STATUS(memseg_sorter_free(sorter), MEMSEG_STATUS_STALE_HANDLE);
+  CHECK_STATUS(memseg_sorter_finish(sorter), MEMSEG_STATUS_STALE_HANDLE);
+  CHECK_STATUS(memseg_sorter_stats(sorter, &stats), MEMSEG_STATUS_STALE_HANDLE);
+}
+
+static void test_normalized_keys_order_as_values(void) {
+  uint8_t a[8], b[8], s[6];
+  uint8_t guard[3] = {9, 9, 9};
+  CHECK_OK(memseg_normkey_put_i64(a, 8, -5));
+  CHECK_OK(memseg_normkey_put_i64(b, 8, 3));
+  CHECK(memcmp(a, b, 8) < 0);
+  CHECK_OK(memseg_normkey_put_u64(a, 8, UINT64_C(1) << 40));
+  CHECK_OK(memseg_normkey_put_u64(b, 8, 7));
+  CHECK(memcmp(a, b, 8) > 0);
+  CHECK_OK(memseg_normkey_put_i32(a, 4, INT32_MIN));
+  CHECK_OK(memseg_normkey_put_i32(b, 4, -1));
+  CHECK(memcmp(a, b, 4) < 0);
+  CHECK_OK(memseg_normkey_put_u32(a, 4, 0xFFFFFFFFu));
+  CHECK_OK(memseg_normkey_put_u32(b, 4, 0));
+  CHECK(memcmp(a, b, 4) > 0);
+  CHECK_OK(memseg_normkey_put_f64(a, 8, -0.0));
+  CHECK_OK(memseg_normkey_put_f64(b, 8, 0.0));
+  CHECK(memcmp(a, b, 8) < 0);
+  CHECK_OK(memseg_normkey_put_f64(a, 8, -1e300));
+  CHECK(memcmp(a, b, 8) < 0);
+  CHECK_OK(memseg_normkey_put_f32(a, 4, 2.5f));
+  CHECK_OK(memseg_normkey_put_f32(b, 4, -3.0f));
+  CHECK(memcmp(a, b, 4) > 0);
+  CHECK_OK(memseg_normkey_put_bytes(s, 6, (const uint8_t *)"abc", 3));
+  CHECK_MEM(s, "abc\0\0\0", 6);
+  CHECK_OK(memseg_normkey_put_bytes(s, 2, (const uint8_t *)"xyz", 3));
+  CHECK_MEM(s, "xyc", 3);
+  CHECK_OK(memseg_normkey_put_bytes(s, 0, NULL, 0));
+  CHECK_OK(memseg_normkey_invert(s, 2));
+  CHECK(s[0] == (uint8_t)~'x' && s[1] == (uint8_t)~'y' && s[2] == 'c');
+  CHECK_STATUS(memseg_normkey_put_u64(guard, 3, 1), MEMSEG_STATUS_INVALID_ARGUMENT);
+  CHECK_STATUS(memseg_normkey_put_f32(guard, 3, 1.0f), MEMSEG_STATUS_INVALID_ARGUMENT);
+  CHECK_STATUS(memseg_normkey_put_u64(NULL, 8, 1), MEMSEG_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(memseg_normkey_put_bytes(s, 6, NULL, 2), MEMSEG_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(memseg_normkey_invert(NULL, 1), MEMSEG_STATUS_NULL_ARGUMENT);
+  CHECK(guard[0] == 9 && guard[1] == 9 && guard[2] == 9);
+}
+
+int main(void) {
+  size_t live = mt_live_count();
+  make_temp_dir();
+  RUN(test_sorts_in_memory_and_spilling);
+  RUN(test_a_host_comparison_decides_ties);
+  RUN(test_a_truncated_spill_file_is_corrupted);
+  RUN(test_bad_input_changes_nothing);
+  RUN(test_normalized_keys_order_as_values);
+  CHECK_EQ(mt_live_count(), live);
+  CHECK(rmdir(temp_dir) == 0);
+  printf("test_sort: all passed\n");
+  return 0;
+}

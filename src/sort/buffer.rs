@@ -1,0 +1,492 @@
+//! The in-memory sort buffer: a record area and an index area in the pages it was given.
+//!
+//! As Flink's `NormalizedKeySorter`: each record is appended to the record area (a native
+//! `u32` length, then the bytes; a record never spans two pages), and an index entry of the
+//! key prefix and the record's pointer to the index area. Both areas take pages from the same
+//! list as they grow; when a record needs a page and none is left, the buffer is full. Sorting
+//! moves only index entries ([`index_sort`](super::index_sort)); iterating returns the records
+//! in order as slices of the record pages, without copying them.
+
+use super::index_sort::{Entries, POINTER};
+use super::key::KeyConfig;
+use crate::error::{Error, Result};
+use crate::io::block;
+use crate::segment::Segment;
+
+/// Bytes of the length before each record in the record area.
+const LEN: usize = 4;
+
+/// Records and their index in a fixed set of equal-size pages.
+pub struct SortBuffer {
+    key: KeyConfig,
+    page_size: usize,
+    free: Vec<Segment>,
+    records: Vec<Segment>,
+    index: Vec<Segment>,
+    record_fill: usize,
+    count: usize,
+    entry_size: usize,
+    per_page: usize,
+    sorted: bool,
+    record_bytes: u64,
+    /// Records by the first byte of their key prefix, for the sort's first radix pass.
+    first_bytes: [u32; 256],
+}
+
+impl std::fmt::Debug for SortBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SortBuffer")
+            .field("records", &self.count)
+            .field("page_size", &self.page_size)
+            .field("pages", &self.total_pages())
+            .field("pages_in_use", &self.pages_in_use())
+            .finish()
+    }
+}
+
+/// The smallest page a sorter accepts.
+pub const MIN_PAGE_SIZE: usize = 64;
+
+/// Checks that `pages` are at least `min` equal-size pages that fit `key`; returns the size.
+pub(crate) fn check_pages(pages: &[Segment], key: &KeyConfig, min: usize) -> Result<usize> {
+    key.validate()?;
+    if pages.len() < min {
+        return Err(Error::BudgetExhausted(format!(
+            "{} pages given, the sorter needs at least {min}",
+            pages.len()
+        )));
+    }
+    let page_size = pages[0].size();
+    if let Some(p) = pages.iter().find(|p| p.size() != page_size) {
+        return Err(Error::invalid(format!(
+            "pages must have one size: {} and {} bytes given",
+            page_size,
+            p.size()
+        )));
+    }
+    if page_size < MIN_PAGE_SIZE || page_size > u32::MAX as usize {
+        return Err(Error::invalid(format!(
+            "page size {page_size} is outside {MIN_PAGE_SIZE}..={}",
+            u32::MAX
+        )));
+    }
+    if key.prefix_length + POINTER > page_size {
+        return Err(Error::invalid(format!(
+            "an index entry of {} bytes does not fit a {page_size}-byte page",
+            key.prefix_length + POINTER
+        )));
+    }
+    if key.min_record_len() > block::max_record_len(page_size) {
+        return Err(Error::invalid(format!(
+            "the key ends at byte {}, beyond the largest record a {page_size}-byte page holds ({})",
+            key.min_record_len(),
+            block::max_record_len(page_size)
+        )));
+    }
+    Ok(page_size)
+}
+
+impl SortBuffer {
+    /// A buffer in `pages` (at least 2 of one size: one for records, one for the index).
+    pub fn new(pages: Vec<Segment>, key: KeyConfig) -> Result<Self> {
+        let page_size = check_pages(&pages, &key, 2)?;
+        let entry_size = key.prefix_length + POINTER;
+        Ok(SortBuffer {
+            key,
+            page_size,
+            free: pages,
+            records: Vec::new(),
+            index: Vec::new(),
+            record_fill: 0,
+            count: 0,
+            entry_size,
+            per_page: page_size / entry_size,
+            sorted: true,
+            record_bytes: 0,
+            first_bytes: [0; 256],
+        })
+    }
+
+    /// The longest record the buffer (and a spill block of its page size) holds.
+    pub fn max_record_len(&self) -> usize {
+        block::max_record_len(self.page_size)
+    }
+
+    /// Checks that `record` is one the buffer can ever hold.
+    pub fn check_record(&self, record: &[u8]) -> Result<()> {
+        if record.len() < self.key.min_record_len() {
+            return Err(Error::invalid(format!(
+                "record of {} bytes is shorter than the key's end ({} bytes)",
+                record.len(),
+                self.key.min_record_len()
+            )));
+        }
+        if record.len() > self.max_record_len() {
+            return Err(Error::invalid(format!(
+                "record of {} bytes exceeds the largest a {}-byte page holds ({})",
+                record.len(),
+                self.page_size,
+                self.max_record_len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Appends a record. Returns `Ok(false)`, and stores nothing, when the buffer is full (its
+    /// pages are spent); a record that no buffer of this page size can hold is an error.
+    #[inline]
+    pub fn add(&mut self, record: &[u8]) -> Result<bool> {
+        self.check_record(record)?;
+        let new_record_page =
+            self.records.is_empty() || self.record_fill + LEN + record.len() > self.page_size;
+        let new_index_page = self.count == self.index.len() * self.per_page;
+        if self.free.len() < new_record_page as usize + new_index_page as usize {
+            return Ok(false);
+        }
+        if new_record_page {
+            self.records.push(self.free.pop().expect("counted above"));
+            self.record_fill = 0;
+        }
+        if new_index_page {
+            self.index.push(self.free.pop().expect("counted above"));
+        }
+        let page_no = self.records.len() - 1;
+        let offset = self.record_fill;
+        let page = self.records[page_no].as_mut_slice();
+        page[offset..offset + LEN].copy_from_slice(&(record.len() as u32).to_ne_bytes());
+        page[offset + LEN..offset + LEN + record.len()].copy_from_slice(record);
+        self.record_fill += LEN + record.len();
+
+        let pointer = (page_no as u64) << 32 | offset as u64;
+        let slot = (self.count % self.per_page) * self.entry_size;
+        let entry = &mut self.index.last_mut().expect("pushed above").as_mut_slice()
+            [slot..slot + self.entry_size];
+        let prefix = self.key.prefix_length;
+        entry[..prefix].copy_from_slice(self.key.prefix(record));
+        if let Some(&first) = entry.first().filter(|_| prefix > 0) {
+            self.first_bytes[first as usize] = self.first_bytes[first as usize].wrapping_add(1);
+        }
+        entry[prefix..].copy_from_slice(&pointer.to_ne_bytes());
+        self.count += 1;
+        self.record_bytes += record.len() as u64;
+        self.sorted = self.count == 1;
+        Ok(true)
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether the buffer holds no records.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Bytes of record data held (without lengths or index).
+    pub fn record_bytes(&self) -> u64 {
+        self.record_bytes
+    }
+
+    /// Page size in bytes.
+    pub fn page_size(&self) -> usize {
+        self.page_size
+    }
+
+    /// Pages holding records or index entries.
+    pub fn pages_in_use(&self) -> usize {
+        self.records.len() + self.index.len()
+    }
+
+    /// All pages of the buffer, used or not.
+    pub fn total_pages(&self) -> usize {
+        self.pages_in_use() + self.free.len()
+    }
+
+    /// The key configuration.
+    pub fn key(&self) -> &KeyConfig {
+        &self.key
+    }
+
+    fn with_entries<const ES: usize>(&mut self, f: impl FnOnce(&Entries<'_, ES>)) {
+        let per_page = self.per_page;
+        let entries = Entries::<ES> {
+            index: self.index.iter_mut().map(Segment::as_mut_ptr).collect(),
+            records: self.records.iter().map(Segment::as_ptr).collect(),
+            entry_size: self.entry_size,
+            per_page,
+            shift: if per_page.is_power_of_two() {
+                per_page.trailing_zeros()
+            } else {
+                u32::MAX
+            },
+            key: &self.key,
+        };
+        f(&entries);
+    }
+
+    /// Sorts the index, so that [`get`](Self::get) and [`iter`](Self::iter) return the records
+    /// in key order. Records with equal keys come in no particular order.
+    pub fn sort(&mut self) {
+        if self.sorted {
+            return;
+        }
+        let n = self.count;
+        let counts = (n <= u32::MAX as usize).then_some(self.first_bytes);
+        let counts = counts.as_ref();
+        match self.entry_size {
+            16 => self.with_entries::<16>(|e| e.sort(n, counts)),
+            24 => self.with_entries::<24>(|e| e.sort(n, counts)),
+            32 => self.with_entries::<32>(|e| e.sort(n, counts)),
+            _ => self.with_entries::<0>(|e| e.sort(n, counts)),
+        }
+        self.sorted = true;
+    }
+
+    #[cfg(test)]
+    pub(crate) fn heap_sort_for_test(&mut self) {
+        let n = self.count;
+        self.with_entries::<0>(|e| e.heap_sort(0, n, 0));
+        self.sorted = true;
+    }
+
+    /// The record at position `i` of the index (in key order once sorted). Panics if
+    /// `i >= len()`.
+    #[inline]
+    pub fn get(&self, i: usize) -> &[u8] {
+        assert!(i < self.count, "record {i} of {}", self.count);
+        let slot = (i % self.per_page) * self.entry_size + self.key.prefix_length;
+        let page = &self.index[i / self.per_page];
+        let pointer = u64::from_ne_bytes(
+            page.as_slice()[slot..slot + POINTER]
+                .try_into()
+                .expect("eight bytes"),
+        );
+        let rec_page = &self.records[(pointer >> 32) as usize];
+        let offset = (pointer & 0xFFFF_FFFF) as usize;
+        let bytes = rec_page.as_slice();
+        let len = u32::from_ne_bytes(bytes[offset..offset + LEN].try_into().expect("four"));
+        &bytes[offset + LEN..offset + LEN + len as usize]
+    }
+
+    /// Hints the CPU to fetch the record at position `i` of the index, for a caller about to
+    /// read records in index order (which, once sorted, is random order in memory). Does
+    /// nothing for `i >= len()`.
+    #[inline]
+    pub fn prefetch(&self, i: usize) {
+        if i < self.count {
+            let slot = (i % self.per_page) * self.entry_size + self.key.prefix_length;
+            let entry = &self.index[i / self.per_page].as_slice()[slot..slot + POINTER];
+            let pointer = u64::from_ne_bytes(entry.try_into().expect("eight bytes"));
+            if let Some(page) = self.records.get((pointer >> 32) as usize) {
+                let offset = (pointer & 0xFFFF_FFFF) as usize;
+                if let Some(bytes) = page.as_slice().get(offset..) {
+                    super::index_sort::prefetch(bytes.as_ptr());
+                }
+            }
+        }
+    }
+
+    /// The records in index order (key order once sorted), as slices of the record pages.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
+        (0..self.count).map(|i| self.get(i))
+    }
+
+    /// Empties the buffer; its pages are free again.
+    pub fn clear(&mut self) {
+        self.free.append(&mut self.records);
+        self.free.append(&mut self.index);
+        self.record_fill = 0;
+        self.count = 0;
+        self.record_bytes = 0;
+        self.first_bytes = [0; 256];
+        self.sorted = true;
+    }
+
+    /// Ends the buffer and gives its pages back.
+    pub fn into_pages(mut self) -> Vec<Segment> {
+        self.clear();
+        self.free
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn pages(n: usize, size: usize) -> Vec<Segment> {
+        (0..n)
+            .map(|_| Segment::allocate_heap(size).unwrap())
+            .collect()
+    }
+
+    fn sorted_keys(key: &KeyConfig, records: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        let mut r = records.to_vec();
+        r.sort_by(|a, b| key.compare_records(a, b));
+        r
+    }
+
+    fn check(buffer: &SortBuffer, records: &[Vec<u8>]) {
+        let key = buffer.key().clone();
+        let got: Vec<Vec<u8>> = buffer.iter().map(<[u8]>::to_vec).collect();
+        for w in got.windows(2) {
+            assert_ne!(
+                key.compare_records(&w[0], &w[1]),
+                std::cmp::Ordering::Greater
+            );
+        }
+        let mut a = got.clone();
+        let mut b = records.to_vec();
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "same records");
+        let keys = |v: &[Vec<u8>]| v.iter().map(|r| key.prefix(r).to_vec()).collect::<Vec<_>>();
+        assert_eq!(keys(&got), keys(&sorted_keys(&key, records)));
+    }
+
+    fn rng(seed: &mut u64) -> u64 {
+        *seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = *seed;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    #[test]
+    fn the_buffer_fills_its_pages_then_reports_full() {
+        let mut b = SortBuffer::new(pages(3, 256), KeyConfig::bytes(0, 4)).unwrap();
+        let mut n = 0u32;
+        while b.add(&n.to_be_bytes().repeat(10)).unwrap() {
+            n += 1;
+        }
+        assert!(n > 5);
+        assert_eq!(b.len(), n as usize);
+        assert_eq!(b.pages_in_use(), 3);
+        assert!(!b.add(&[0; 40]).unwrap(), "still full, nothing stored");
+        assert_eq!(b.len(), n as usize);
+        assert!(b.add(&[0; 2]).is_err(), "shorter than the key");
+        assert!(b.add(&[0; 300]).is_err(), "longer than a page");
+        b.clear();
+        assert_eq!((b.len(), b.pages_in_use()), (0, 0));
+        assert_eq!(b.into_pages().len(), 3);
+    }
+
+    #[test]
+    fn sorts_across_pages_with_every_entry_size_and_key_kind() {
+        let mut seed = 7;
+        for (prefix, key_len, distinct) in [
+            (8, 8, 1000),
+            (8, 10, 50),
+            (0, 6, 20),
+            (3, 6, 5),
+            (16, 20, 3),
+            (24, 24, 1 << 30),
+            (10, 10, 2),
+            (1, 1, 256),
+        ] {
+            let sizes: &[usize] = if cfg!(miri) {
+                &[0, 1, 17, 130]
+            } else {
+                &[0, 1, 2, 17, 95, 96, 97, 700, 3000]
+            };
+            for &n in sizes {
+                let key = KeyConfig {
+                    key_offset: 2,
+                    key_length: key_len,
+                    prefix_length: prefix,
+                    compare: None,
+                };
+                let records: Vec<Vec<u8>> = (0..n)
+                    .map(|_| {
+                        let len = 2 + key_len + (rng(&mut seed) % 30) as usize;
+                        let mut r: Vec<u8> = (0..len).map(|_| rng(&mut seed) as u8).collect();
+                        let k = rng(&mut seed) % distinct;
+                        for (i, byte) in r[2..2 + key_len].iter_mut().enumerate() {
+                            *byte =
+                                (k >> (8 * (i % 8))) as u8 & if i % 3 == 0 { 0xFF } else { 0x0F };
+                        }
+                        r
+                    })
+                    .collect();
+                let mut b =
+                    SortBuffer::new(pages(if cfg!(miri) { 60 } else { 1000 }, 512), key).unwrap();
+                for r in &records {
+                    assert!(b.add(r).unwrap());
+                }
+                b.sort();
+                check(&b, &records);
+            }
+        }
+    }
+
+    #[test]
+    fn sorted_reversed_and_equal_inputs_sort_and_the_host_comparison_decides_ties() {
+        let mut b = SortBuffer::new(pages(200, 1024), KeyConfig::bytes(0, 8)).unwrap();
+        let n: u64 = if cfg!(miri) { 400 } else { 5000 };
+        let up: Vec<Vec<u8>> = (0..n).map(|i| i.to_be_bytes().to_vec()).collect();
+        for r in up.iter().rev() {
+            assert!(b.add(r).unwrap());
+        }
+        b.sort();
+        assert_eq!(b.iter().map(<[u8]>::to_vec).collect::<Vec<_>>(), up);
+        b.clear();
+        for r in &up {
+            assert!(b.add(r).unwrap());
+        }
+        b.sort();
+        assert_eq!(b.iter().map(<[u8]>::to_vec).collect::<Vec<_>>(), up);
+
+        // Equal 4-byte prefixes; the host orders by the last byte, descending.
+        let key = KeyConfig {
+            key_offset: 0,
+            key_length: 4,
+            prefix_length: 4,
+            compare: Some(Arc::new(|a: &[u8], b: &[u8]| b[5].cmp(&a[5]))),
+        };
+        let mut b = SortBuffer::new(pages(200, 1024), key).unwrap();
+        for i in 0..3000u32 {
+            assert!(
+                b.add(&[0, 0, 0, (i % 2) as u8, 9, (i * 7 % 256) as u8])
+                    .unwrap()
+            );
+        }
+        b.sort();
+        let got: Vec<Vec<u8>> = b.iter().map(<[u8]>::to_vec).collect();
+        for w in got.windows(2) {
+            assert!(w[0][3] < w[1][3] || (w[0][3] == w[1][3] && w[0][5] >= w[1][5]));
+        }
+    }
+
+    #[test]
+    fn heap_sort_fallback_sorts() {
+        let key = KeyConfig::bytes(0, 3);
+        let mut b = SortBuffer::new(pages(100, 256), key.clone()).unwrap();
+        let mut seed = 3;
+        let records: Vec<Vec<u8>> = (0..if cfg!(miri) { 200 } else { 900 })
+            .map(|_| (rng(&mut seed) % 5000).to_be_bytes()[5..].to_vec())
+            .collect();
+        for r in &records {
+            assert!(b.add(r).unwrap());
+        }
+        b.heap_sort_for_test();
+        check(&b, &records);
+    }
+
+    #[test]
+    fn bad_pages_are_refused() {
+        let k = KeyConfig::bytes(0, 8);
+        assert!(matches!(
+            SortBuffer::new(pages(1, 256), k.clone()),
+            Err(Error::BudgetExhausted(_))
+        ));
+        let mut mixed = pages(2, 256);
+        mixed.push(Segment::allocate_heap(512).unwrap());
+        assert!(matches!(
+            SortBuffer::new(mixed, k.clone()),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(SortBuffer::new(pages(2, 32), k).is_err());
+        assert!(SortBuffer::new(pages(2, 64), KeyConfig::bytes(40, 8)).is_err());
+    }
+}
