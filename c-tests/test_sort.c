@@ -6,7 +6,8 @@
  * - a host comparison decides ties of the prefix, with its context;
  * - a truncated spill file is MEMSEG_STATUS_CORRUPTED, after which the sorter is CLOSED;
  * - bad configurations, bad records and calls out of order get their statuses and change
- *   nothing; zero and freed handles; the normalized keys order as their values.
+ *   nothing; zero and freed handles; the normalized keys order as their values;
+ * - a sorter on a lease takes its pages from the lease and gives them back.
  */
 #define _XOPEN_SOURCE 700 /* mkdtemp, truncate, dirent */
 #undef NDEBUG
@@ -338,6 +339,69 @@ static void test_normalized_keys_order_as_values(void) {
   CHECK(guard[0] == 9 && guard[1] == 9 && guard[2] == 9);
 }
 
+/* A sorter on a lease: its memory is the lease's pages (charged while the sorter lives, given
+ * back on free), so a sort cannot exceed the manager's budget; a budget or quota too small is
+ * refused up front and allocates nothing. */
+static void test_a_sorter_on_a_lease(void) {
+  memseg_manager_config mc = memseg_manager_config_default(64 * 4096);
+  memseg_manager manager = {0};
+  memseg_lease lease = {0}, small = {0};
+  memseg_sorter sorter = {0x77};
+  memseg_sort_config c = config_of(16 * 4096, 0);
+  memseg_lease_usage usage;
+  memseg_sort_stats stats;
+  uint64_t rng = 7;
+  uint8_t record[RECORD];
+  const uint8_t *out = NULL;
+  size_t len = 0, count = 0, i;
+
+  mc.page_size = 4096;
+  CHECK_OK(memseg_manager_new(&mc, &manager));
+  CHECK_OK(memseg_lease_open(manager, "sort", 0, &lease));
+  CHECK_OK(memseg_lease_open(manager, "small", 4, &small));
+
+  CHECK_STATUS(memseg_sorter_new_on_lease(lease, NULL, &sorter), MEMSEG_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(memseg_sorter_new_on_lease(lease, &c, NULL), MEMSEG_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(memseg_sorter_new_on_lease((memseg_lease){0}, &c, &sorter),
+               MEMSEG_STATUS_INVALID_HANDLE);
+  c.page_size = 8192;
+  CHECK_STATUS(memseg_sorter_new_on_lease(lease, &c, &sorter), MEMSEG_STATUS_INVALID_ARGUMENT);
+  c.page_size = 0;
+  CHECK_STATUS(memseg_sorter_new_on_lease(small, &c, &sorter), MEMSEG_STATUS_QUOTA_EXHAUSTED);
+  c.memory_size = 128 * 4096;
+  CHECK_STATUS(memseg_sorter_new_on_lease(lease, &c, &sorter), MEMSEG_STATUS_BUDGET_EXHAUSTED);
+  CHECK_EQ(sorter.bits, 0x77);
+  CHECK_OK(memseg_lease_get_usage(lease, &usage));
+  CHECK_EQ(usage.pages, 0);
+
+  c.memory_size = 16 * 4096;
+  CHECK_OK(memseg_sorter_new_on_lease(lease, &c, &sorter));
+  CHECK_OK(memseg_lease_get_usage(lease, &usage));
+  CHECK_EQ(usage.pages, 16);
+  for (i = 0; i < 5000; i++) { /* 500 KB through 64 KiB: it spills */
+    make_record(&rng, record, 0);
+    CHECK_OK(memseg_sorter_add(sorter, record, RECORD));
+  }
+  CHECK_OK(memseg_sorter_finish(sorter));
+  while (memseg_sorter_next(sorter, &out, &len) == MEMSEG_STATUS_OK) {
+    count++;
+  }
+  CHECK_EQ(count, 5000);
+  CHECK_OK(memseg_sorter_stats(sorter, &stats));
+  CHECK(stats.spilled_runs > 1);
+  CHECK(stats.peak_memory_bytes <= 16 * 4096);
+  CHECK_OK(memseg_sorter_free(sorter));
+  CHECK_OK(memseg_lease_get_usage(lease, &usage));
+  CHECK_EQ(usage.pages, 0);
+  CHECK_EQ(usage.peak_pages, 16);
+
+  CHECK_OK(memseg_lease_close(lease, NULL));
+  CHECK_STATUS(memseg_sorter_new_on_lease(lease, &c, &sorter), MEMSEG_STATUS_STALE_HANDLE);
+  CHECK_OK(memseg_lease_close(small, NULL));
+  CHECK_OK(memseg_manager_close(manager, NULL, 0, NULL));
+  CHECK_EQ(files_in(temp_dir, NULL, 0), 0);
+}
+
 int main(void) {
   size_t live = mt_live_count();
   make_temp_dir();
@@ -346,6 +410,7 @@ int main(void) {
   RUN(test_a_truncated_spill_file_is_corrupted);
   RUN(test_bad_input_changes_nothing);
   RUN(test_normalized_keys_order_as_values);
+  RUN(test_a_sorter_on_a_lease);
   CHECK_EQ(mt_live_count(), live);
   CHECK(rmdir(temp_dir) == 0);
   printf("test_sort: all passed\n");

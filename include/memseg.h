@@ -2702,6 +2702,22 @@ memseg_status memseg_sorter_new(const struct memseg_sort_config *config,
                                 struct memseg_sorter *out_sorter);
 
 /**
+ * Creates a sorter as `*config` describes, taking its memory from `lease`: `memory_size`
+ * bytes of the lease's pages, allocated now (all or nothing) and charged to the lease until
+ * the sorter is freed, so the sort never uses more than the manager's budget allows.
+ * `page_size` must be 0 or the lease's page size. Writes its handle to `*out_sorter`.
+ *
+ * Fails as `memseg_sorter_new()` does, and with `MEMSEG_STATUS_BUDGET_EXHAUSTED` or
+ * `MEMSEG_STATUS_QUOTA_EXHAUSTED` when the lease cannot give the pages (nothing is allocated;
+ * `memseg_manager_failure()` tells who holds the memory), `MEMSEG_STATUS_STALE_HANDLE` for a
+ * closed lease. The caller owns the sorter and must free it with `memseg_sorter_free()`,
+ * which gives the pages back to the lease; close the lease after its sorters. Thread-safe.
+ */
+memseg_status memseg_sorter_new_on_lease(struct memseg_lease lease,
+                                         const struct memseg_sort_config *config,
+                                         struct memseg_sorter *out_sorter);
+
+/**
  * Adds a record of `len` bytes at `record` (copied into the sorter's memory). When the
  * memory is full, the sorter first spills a sorted run to a temporary file.
  *

@@ -273,6 +273,16 @@ pub(crate) fn allocate_lent(lease: memseg_lease) -> Result<memseg_segment, FfiEr
     entry.lend_page(&mut pages, page)
 }
 
+/// Runs `f` on the lease `lease` names (for the layers that take their pages from a lease,
+/// such as the sorter); a closed lease is a stale handle.
+pub(crate) fn with_lease<R>(
+    lease: memseg_lease,
+    f: impl FnOnce(&Lease) -> Result<R, Error>,
+) -> Result<R, FfiError> {
+    let entry = lease_entry(lease)?;
+    f(&entry.lease).map_err(closed_as_stale)
+}
+
 /// Checks that `lease` names an open lease.
 pub(crate) fn check_lease(lease: memseg_lease) -> Result<(), FfiError> {
     lease_entry(lease).map(drop)

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::args::{byte_buffer, checked_out, write_out};
 use super::handle::{HandleKind, HandleTable};
+use super::lease::{memseg_lease, with_lease};
 use super::status::{FfiError, memseg_status};
 use crate::error::Error;
 use crate::ffi_boundary;
@@ -151,8 +152,30 @@ fn physical_memory() -> usize {
     (pages as usize).saturating_mul(size as usize)
 }
 
-fn build(config: &memseg_sort_config) -> Result<ExternalSorter, FfiError> {
-    let page = config.page_size;
+/// Where a sorter made through the ABI gets its pages.
+enum PageSupply {
+    /// Off-heap pages of its own.
+    Own,
+    /// Pages of a lease, charged to it until the sorter is freed.
+    Lease(memseg_lease),
+}
+
+fn build(config: &memseg_sort_config, supply: PageSupply) -> Result<ExternalSorter, FfiError> {
+    let page = match supply {
+        PageSupply::Lease(lease) => {
+            let lease_page = with_lease(lease, |l| Ok(l.page_size()))?;
+            if config.page_size != 0 && config.page_size != lease_page {
+                return Err(Error::invalid(format!(
+                    "page_size {} differs from the lease's page size {lease_page}; give 0 or \
+                     {lease_page}",
+                    config.page_size
+                ))
+                .into());
+            }
+            lease_page
+        }
+        PageSupply::Own => config.page_size,
+    };
     if !page.is_power_of_two() || !(MIN_C_PAGE..=MAX_C_PAGE).contains(&page) {
         return Err(Error::invalid(format!(
             "page_size {page} is not a power of two from {MIN_C_PAGE} to {MAX_C_PAGE}"
@@ -167,7 +190,7 @@ fn build(config: &memseg_sort_config) -> Result<ExternalSorter, FfiError> {
         .into());
     }
     let physical = physical_memory();
-    if config.memory_size > physical {
+    if matches!(supply, PageSupply::Own) && config.memory_size > physical {
         return Err(Error::invalid(format!(
             "memory_size {} exceeds the machine's physical memory ({physical} bytes)",
             config.memory_size
@@ -205,9 +228,13 @@ fn build(config: &memseg_sort_config) -> Result<ExternalSorter, FfiError> {
         ))
         .into());
     }
-    let pages = (0..count)
-        .map(|_| Segment::allocate_off_heap(page, OffHeapOptions::default()))
-        .collect::<Result<Vec<_>, _>>()?;
+    let pages = match supply {
+        // All or nothing, charged to the lease; the pages go back when the sorter is freed.
+        PageSupply::Lease(lease) => with_lease(lease, |l| l.allocate_many(count))?,
+        PageSupply::Own => (0..count)
+            .map(|_| Segment::allocate_off_heap(page, OffHeapOptions::default()))
+            .collect::<Result<Vec<_>, _>>()?,
+    };
     Ok(ExternalSorter::new(
         pages,
         SortConfig {
@@ -240,20 +267,51 @@ pub unsafe extern "C" fn memseg_sorter_new(
         let config = checked_out(config.cast_mut(), "config")?;
         // SAFETY: checked non-null; the caller promises it points to a configuration.
         let config = unsafe { config.as_ptr().read_unaligned() };
-        let bits = SORTERS.insert_with(
-            || {
-                let sorter = build(&config)?;
-                Ok::<_, FfiError>((Arc::new(Mutex::new(sorter)), (std::ptr::null_mut(), 0)))
-            },
-            || {
-                FfiError::Core(Error::AllocationFailed {
-                    size: 0,
-                    reason: "no free sorter handles".into(),
-                })
-            },
-        )?;
         // SAFETY: `out` was checked non-null; the caller promises it is writable.
-        unsafe { write_out(out, memseg_sorter { bits }) };
+        unsafe { write_out(out, register(&config, PageSupply::Own)?) };
+        Ok(())
+    })
+}
+
+fn register(config: &memseg_sort_config, supply: PageSupply) -> Result<memseg_sorter, FfiError> {
+    let bits = SORTERS.insert_with(
+        || {
+            let sorter = build(config, supply)?;
+            Ok::<_, FfiError>((Arc::new(Mutex::new(sorter)), (std::ptr::null_mut(), 0)))
+        },
+        || {
+            FfiError::Core(Error::AllocationFailed {
+                size: 0,
+                reason: "no free sorter handles".into(),
+            })
+        },
+    )?;
+    Ok(memseg_sorter { bits })
+}
+
+/// Creates a sorter as `*config` describes, taking its memory from `lease`: `memory_size`
+/// bytes of the lease's pages, allocated now (all or nothing) and charged to the lease until
+/// the sorter is freed, so the sort never uses more than the manager's budget allows.
+/// `page_size` must be 0 or the lease's page size. Writes its handle to `*out_sorter`.
+///
+/// Fails as `memseg_sorter_new()` does, and with `MEMSEG_STATUS_BUDGET_EXHAUSTED` or
+/// `MEMSEG_STATUS_QUOTA_EXHAUSTED` when the lease cannot give the pages (nothing is allocated;
+/// `memseg_manager_failure()` tells who holds the memory), `MEMSEG_STATUS_STALE_HANDLE` for a
+/// closed lease. The caller owns the sorter and must free it with `memseg_sorter_free()`,
+/// which gives the pages back to the lease; close the lease after its sorters. Thread-safe.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn memseg_sorter_new_on_lease(
+    lease: memseg_lease,
+    config: *const memseg_sort_config,
+    out_sorter: *mut memseg_sorter,
+) -> memseg_status {
+    ffi_boundary!({
+        let out = checked_out(out_sorter, "out_sorter")?;
+        let config = checked_out(config.cast_mut(), "config")?;
+        // SAFETY: checked non-null; the caller promises it points to a configuration.
+        let config = unsafe { config.as_ptr().read_unaligned() };
+        // SAFETY: `out` was checked non-null; the caller promises it is writable.
+        unsafe { write_out(out, register(&config, PageSupply::Lease(lease))?) };
         Ok(())
     })
 }

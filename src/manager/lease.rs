@@ -301,6 +301,11 @@ impl Lease {
         self.account.usage()
     }
 
+    /// Size of the pages this lease allocates (its manager's page size).
+    pub fn page_size(&self) -> usize {
+        self.account.manager.page_size
+    }
+
     /// Allocates one page (zero-filled only when the memory is fresh from the operating
     /// system: a recycled page keeps what its last holder wrote, as in Flink).
     ///

@@ -1,5 +1,7 @@
-//! Output views that take their pages from a memory manager's lease: in Rust (`&Lease` and
-//! `Lease` as a `SegmentSource`) and through the C ABI (`memseg_output_view_new_on_lease`).
+//! The layers that take their pages from a memory manager's lease: output views (`&Lease` and
+//! `Lease` as a `SegmentSource`; `memseg_output_view_new_on_lease`) and the external sorter
+//! (pages from `Lease::allocate_many`; `memseg_sorter_new_on_lease`), in Rust and through the
+//! C ABI.
 
 use memseg::ffi::*;
 use memseg::manager::{Allocation, ManagerConfig, MemoryManager};
@@ -167,6 +169,109 @@ fn through_the_abi_a_view_on_a_lease_lends_its_pages_as_segments() {
         unsafe { memseg_output_view_new_on_lease(lease, std::ptr::null_mut()) },
         memseg_status::NullArgument
     );
+    // SAFETY: NULL report buffer with length 0.
+    assert_eq!(
+        unsafe { memseg_manager_close(manager, std::ptr::null_mut(), 0, std::ptr::null_mut()) },
+        memseg_status::Ok
+    );
+}
+
+#[test]
+fn an_external_sorter_on_lease_pages_sorts_within_the_budget_and_gives_them_back() {
+    use memseg::sort::{ExternalSorter, KeyConfig, SortConfig};
+    let manager = manager(32);
+    let lease = manager.open_lease("sort", None).unwrap();
+    let pages = lease.allocate_many(16).unwrap();
+    assert!(matches!(
+        lease.allocate_many(17),
+        Err(Error::BudgetExhausted(_))
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = SortConfig::new(KeyConfig::bytes(0, 8));
+    config.temp_dir = Some(dir.path().to_path_buf());
+    let mut sorter = ExternalSorter::new(pages, config).unwrap();
+    let mut x = 1u64;
+    let mut keys = Vec::new();
+    for _ in 0..4000 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let mut record = [0u8; 64];
+        record[..8].copy_from_slice(&x.to_be_bytes());
+        keys.push(x);
+        sorter.add(&record).unwrap();
+    }
+    assert_eq!(
+        lease.usage().pages,
+        16,
+        "the sorter holds its pages and no more"
+    );
+    sorter.finish().unwrap();
+    keys.sort_unstable();
+    let mut got = Vec::new();
+    while let Some(r) = sorter.next_record().unwrap() {
+        got.push(u64::from_be_bytes(r[..8].try_into().unwrap()));
+    }
+    assert_eq!(got, keys);
+    let stats = sorter.stats();
+    assert!(stats.spilled_runs > 1, "{stats:?}");
+    assert!(stats.peak_memory_bytes <= 16 * PAGE as u64);
+    drop(sorter);
+    assert_eq!(lease.usage().pages, 0);
+    assert_eq!(manager.stats().pages_used, 0);
+}
+
+#[test]
+fn through_the_abi_a_sorter_on_a_lease_is_charged_to_it() {
+    let (manager, lease) = ffi_manager(8);
+    let dir = tempfile::tempdir().unwrap();
+    let dir_c = std::ffi::CString::new(dir.path().to_str().unwrap()).unwrap();
+    let config = memseg_sort_config {
+        memory_size: 6 * PAGE,
+        page_size: 0,
+        key_offset: 0,
+        key_length: 4,
+        prefix_length: 4,
+        compare: None,
+        compare_ctx: std::ptr::null_mut(),
+        temp_dir: dir_c.as_ptr(),
+    };
+    let mut sorter = memseg_sorter::default();
+    // SAFETY: valid pointers to locals.
+    assert_eq!(
+        unsafe { memseg_sorter_new_on_lease(lease, &config, &mut sorter) },
+        memseg_status::Ok
+    );
+    assert_eq!(usage(lease).pages, 6);
+    let mut second = memseg_sorter::default();
+    // SAFETY: as above.
+    assert_eq!(
+        unsafe { memseg_sorter_new_on_lease(lease, &config, &mut second) },
+        memseg_status::BudgetExhausted
+    );
+    assert_eq!(usage(lease).pages, 6, "a refused sorter allocates nothing");
+    for k in (0..1000u32).rev() {
+        let record = k.to_be_bytes();
+        // SAFETY: four readable bytes.
+        assert_eq!(
+            unsafe { memseg_sorter_add(sorter, record.as_ptr(), 4) },
+            memseg_status::Ok
+        );
+    }
+    assert_eq!(memseg_sorter_finish(sorter), memseg_status::Ok);
+    let (mut ptr, mut len) = (std::ptr::null(), 0usize);
+    for k in 0..1000u32 {
+        // SAFETY: valid out pointers.
+        assert_eq!(
+            unsafe { memseg_sorter_next(sorter, &mut ptr, &mut len) },
+            memseg_status::Ok
+        );
+        // SAFETY: the record is lent for `len` bytes until the next call.
+        let record = unsafe { std::slice::from_raw_parts(ptr, len) };
+        assert_eq!(record, k.to_be_bytes());
+    }
+    assert_eq!(memseg_sorter_free(sorter), memseg_status::Ok);
+    assert_eq!(usage(lease).pages, 0);
     // SAFETY: NULL report buffer with length 0.
     assert_eq!(
         unsafe { memseg_manager_close(manager, std::ptr::null_mut(), 0, std::ptr::null_mut()) },
