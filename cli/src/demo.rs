@@ -73,7 +73,8 @@ fn sort_job(args: &DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
         human(args.page_size as u64)
     );
     let started = Instant::now();
-    let mut sorter = jobs::sorter(args.memory, args.page_size, args.temp_dir.as_deref())?;
+    let mut job = jobs::sorter(args.memory, args.page_size, args.temp_dir.as_deref())?;
+    let sorter = &mut job.sorter;
     let mut input = Summary::default();
     let mut record = [0u8; SORT_RECORD];
     let pb = jobs::bar(n, "gen+sort", false);
@@ -135,7 +136,7 @@ fn sort_job(args: &DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
         "  output in order, {} records, checksum {:032x} equals the input's",
         output.records, output.checksum
     );
-    Ok(())
+    job.close()
 }
 
 fn key_of(i: u64) -> u64 {

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use memseg::manager::{Allocation, Lease, ManagerConfig, MemoryKind, MemoryManager};
 use memseg::sort::{ExternalSorter, KeyConfig, SortConfig, SortStats};
-use memseg::{OffHeapOptions, Segment};
 
 use crate::direct::{DirectWriter, RecordReader};
 use crate::records::{self, KEY, RECORD, Summary, human};
@@ -30,23 +30,79 @@ pub fn bar(len: u64, what: &str, bytes: bool) -> ProgressBar {
     pb
 }
 
+/// A sort whose memory is a memory manager's budget: the manager holds exactly the sort's
+/// memory as pre-faulted off-heap pages, and the sorter gets all of them through one lease,
+/// so it cannot use more (the command's own file buffers are outside the budget).
+pub struct BudgetedSort {
+    /// The sorter, on the lease's pages (declared first: it gives them back when dropped).
+    pub sorter: ExternalSorter,
+    /// The sort's account at the manager.
+    pub lease: Lease,
+    /// The budget.
+    pub manager: MemoryManager,
+}
+
 /// A sorter for benchmark records (10-byte keys, 8 of them in the index) in `memory` bytes of
-/// off-heap pages of `page_size` bytes.
-pub fn sorter(memory: usize, page_size: usize, temp_dir: Option<&Path>) -> Result<ExternalSorter> {
+/// pages of `page_size` bytes from a memory manager of that size.
+pub fn sorter(memory: usize, page_size: usize, temp_dir: Option<&Path>) -> Result<BudgetedSort> {
     if page_size == 0 || memory % page_size != 0 {
         return Err(format!(
             "the memory ({memory}) must be a multiple of the page size ({page_size})"
         )
         .into());
     }
-    let pages = (0..memory / page_size)
-        .map(|_| Segment::allocate_off_heap(page_size, OffHeapOptions::default()))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let manager = MemoryManager::new(
+        ManagerConfig::new(memory as u64)
+            .with_page_size(page_size)
+            .with_kind(MemoryKind::OffHeap)
+            .with_allocation(Allocation::Preallocated),
+    )?;
+    let lease = manager.open_lease("sort", None)?;
+    let pages = lease.allocate_many(memory / page_size)?;
     let config = SortConfig {
         temp_dir: temp_dir.map(Path::to_path_buf),
         ..SortConfig::new(KeyConfig::bytes(0, KEY))
     };
-    Ok(ExternalSorter::new(pages, config)?)
+    Ok(BudgetedSort {
+        sorter: ExternalSorter::new(pages, config)?,
+        lease,
+        manager,
+    })
+}
+
+impl BudgetedSort {
+    /// Prints what the budget saw, then gives the pages back and checks that the manager has
+    /// every page again and no lease open.
+    pub fn close(self) -> Result<()> {
+        let usage = self.lease.usage();
+        let stats = self.manager.stats();
+        println!(
+            "  memory manager: {} pages of {}, lease '{}' held {} (peak {}), {} free",
+            stats.pages_total,
+            human(stats.page_size as u64),
+            self.lease.name(),
+            usage.pages,
+            usage.peak_pages,
+            stats.pages_free
+        );
+        drop(self.sorter);
+        let closed = self.lease.close();
+        let report = self.manager.close()?;
+        let after = self.manager.stats();
+        if after.pages_used != 0 || !report.is_clean() {
+            return Err(format!(
+                "the budget is not whole again: {} pages used, report {}",
+                after.pages_used,
+                report.to_json()
+            )
+            .into());
+        }
+        println!(
+            "  after the sort: every page back ({} reclaimed at close), no lease left open",
+            closed.pages_reclaimed
+        );
+        Ok(())
+    }
 }
 
 /// Prints what a sort did.
@@ -140,7 +196,8 @@ pub fn sort_cmd(args: &SortArgs) -> Result<()> {
     let mut input = RecordReader::open(&args.input, RECORD)
         .map_err(|e| format!("{}: {e}", args.input.display()))?;
     let len = input.len();
-    let mut sorter = sorter(args.memory, args.page_size, args.temp_dir.as_deref())?;
+    let mut job = sorter(args.memory, args.page_size, args.temp_dir.as_deref())?;
+    let sorter = &mut job.sorter;
     // The command's own I/O buffers, outside the sorter's budget: 1 MiB each way.
     let pb = bar(len, "read+sort", true);
     loop {
@@ -180,7 +237,7 @@ pub fn sort_cmd(args: &SortArgs) -> Result<()> {
         (elapsed - finished).as_secs_f64()
     );
     report(&sorter.stats(), elapsed);
-    Ok(())
+    job.close()
 }
 
 /// `memseg check IN`.

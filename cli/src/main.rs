@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 mod demo;
 mod direct;
 mod jobs;
+mod plan;
 mod records;
 
 #[derive(Parser)]
@@ -29,6 +30,8 @@ enum Command {
     Sort(jobs::SortArgs),
     /// Check a file of 100-byte records: order, count and checksum, like the benchmark's validator.
     Check(jobs::CheckArgs),
+    /// Split a process's memory into network, managed and the rest, as Flink's memory model does.
+    Plan(plan::PlanArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -38,6 +41,7 @@ fn main() -> std::process::ExitCode {
         Command::Gen(args) => jobs::gen_cmd(&args),
         Command::Sort(args) => jobs::sort_cmd(&args),
         Command::Check(args) => jobs::check_cmd(&args),
+        Command::Plan(args) => plan::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
