@@ -621,6 +621,30 @@ static void test_records_through_builders(void) {
   CHECK_OK(memseg_network_pool_destroy(net));
 }
 
+/* A builder on a buffer requested with a wait: served at once while one is free, TIMEOUT when
+ * none comes back in time, served again once the first builder's buffer is recycled. */
+static void test_builder_blocking_request(void) {
+  memseg_network_pool net = network(2);
+  memseg_local_pool pool = local(net, 1, 1);
+  memseg_buffer_builder a = {0}, b = {0x77};
+  double started;
+  CHECK_STATUS(memseg_local_pool_request_builder_blocking(pool, MEMSEG_NO_CHANNEL, 10, NULL),
+               MEMSEG_STATUS_NULL_ARGUMENT);
+  CHECK_OK(memseg_local_pool_request_builder_blocking(pool, MEMSEG_NO_CHANNEL, 10, &a));
+  started = now_ms();
+  CHECK_STATUS(memseg_local_pool_request_builder_blocking(pool, MEMSEG_NO_CHANNEL, 30, &b),
+               MEMSEG_STATUS_TIMEOUT);
+  CHECK(now_ms() - started >= 25);
+  CHECK_EQ(b.bits, 0x77);
+  CHECK_OK(memseg_buffer_builder_free(a));
+  CHECK_OK(memseg_local_pool_request_builder_blocking(pool, MEMSEG_NO_CHANNEL, 10, &b));
+  CHECK_OK(memseg_buffer_builder_free(b));
+  CHECK_OK(memseg_local_pool_destroy(pool));
+  CHECK_STATUS(memseg_local_pool_request_builder_blocking(pool, MEMSEG_NO_CHANNEL, 10, &b),
+               MEMSEG_STATUS_STALE_HANDLE);
+  CHECK_OK(memseg_network_pool_destroy(net));
+}
+
 int main(void) {
   RUN(test_bad_configurations);
   RUN(test_redistribution_and_stats);
@@ -631,5 +655,6 @@ int main(void) {
   RUN(test_exclusive_segments);
   RUN(test_builder_and_consumer);
   RUN(test_records_through_builders);
+  RUN(test_builder_blocking_request);
   return 0;
 }

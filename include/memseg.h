@@ -1469,6 +1469,18 @@ memseg_status memseg_local_pool_request_builder(struct memseg_local_pool pool,
                                                 struct memseg_buffer_builder *out_builder);
 
 /**
+ * Requests a buffer for `channel` (or `MEMSEG_NO_CHANNEL`) as
+ * `memseg_local_pool_request_blocking()` does, waiting up to `timeout_ms` (negative: without
+ * limit), and writes a builder on it to `*out_builder`: `MEMSEG_STATUS_TIMEOUT` when none
+ * came back in time, `MEMSEG_STATUS_CLOSED` if the pool is destroyed meanwhile. The caller
+ * owns the builder and must free it with `memseg_buffer_builder_free()`. Thread-safe.
+ */
+memseg_status memseg_local_pool_request_builder_blocking(struct memseg_local_pool pool,
+                                                         uint32_t channel,
+                                                         int64_t timeout_ms,
+                                                         struct memseg_buffer_builder *out_builder);
+
+/**
  * Writes whether a buffer can be requested now without waiting and no channel is at its
  * limit. Thread-safe.
  */

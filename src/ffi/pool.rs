@@ -477,6 +477,29 @@ pub unsafe extern "C" fn memseg_local_pool_request_builder(
     })
 }
 
+/// Requests a buffer for `channel` (or `MEMSEG_NO_CHANNEL`) as
+/// `memseg_local_pool_request_blocking()` does, waiting up to `timeout_ms` (negative: without
+/// limit), and writes a builder on it to `*out_builder`: `MEMSEG_STATUS_TIMEOUT` when none
+/// came back in time, `MEMSEG_STATUS_CLOSED` if the pool is destroyed meanwhile. The caller
+/// owns the builder and must free it with `memseg_buffer_builder_free()`. Thread-safe.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn memseg_local_pool_request_builder_blocking(
+    pool: memseg_local_pool,
+    channel: u32,
+    timeout_ms: i64,
+    out_builder: *mut memseg_buffer_builder,
+) -> memseg_status {
+    ffi_boundary!({
+        let out = checked_out(out_builder, "out_builder")?;
+        let pool = LOCALS.get(pool.bits)?;
+        let builder = pool.request_builder_blocking(channel_of(channel), timeout_of(timeout_ms))?;
+        let handle = register_builder(builder)?;
+        // SAFETY: `out` was checked non-null; the caller promises it is writable.
+        unsafe { write_out(out, handle) };
+        Ok(())
+    })
+}
+
 /// Writes whether a buffer can be requested now without waiting and no channel is at its
 /// limit. Thread-safe.
 #[unsafe(no_mangle)]

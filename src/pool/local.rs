@@ -610,6 +610,16 @@ impl LocalBufferPool {
         Ok(BufferBuilder::new(buffer))
     }
 
+    /// A buffer builder on a buffer requested as [`request_blocking`](Self::request_blocking)
+    /// does: waiting up to `timeout` (`None`: without limit) for one to come back.
+    pub fn request_builder_blocking(
+        &self,
+        channel: Option<u32>,
+        timeout: Option<Duration>,
+    ) -> Result<BufferBuilder> {
+        Ok(BufferBuilder::new(self.request_blocking(channel, timeout)?))
+    }
+
     /// Whether a buffer can be requested without waiting and no channel is at its limit.
     pub fn is_available(&self) -> bool {
         self.inner.is_available()

@@ -118,4 +118,57 @@ mod tests {
         drop(builder);
         assert_eq!(pool.stats().in_use, 0);
     }
+
+    #[test]
+    fn a_producer_and_a_consumer_thread_pass_records_through_a_small_pool() {
+        use std::sync::mpsc;
+        use std::time::Duration;
+        let network = NetworkBufferPool::new(4, 256, SegmentMemory::Heap).unwrap();
+        let pool = network
+            .create_local_pool(LocalPoolConfig::new(2, 2))
+            .unwrap();
+        let (tx, rx) = mpsc::sync_channel(4);
+        let records: Vec<Vec<u8>> = (0..300u32)
+            .map(|i| vec![i as u8; (i % 97) as usize])
+            .collect();
+        let (pool_ref, records_ref) = (&pool, &records);
+        std::thread::scope(|s| {
+            // `tx` moves into the producer, so the consumer's loop ends when the producer does.
+            s.spawn(move || {
+                let pool = pool_ref;
+                let wait = Some(Duration::from_secs(10));
+                let mut serializer = RecordSerializer::new();
+                let mut builder = pool.request_builder_blocking(None, wait).unwrap();
+                tx.send(builder.create_consumer()).unwrap();
+                for record in records_ref {
+                    serializer.serialize_record(record).unwrap();
+                    while !serializer.copy_to(&mut builder).record_done {
+                        builder.finish();
+                        // Only 2 buffers: this waits until the consumer recycles one.
+                        builder = pool.request_builder_blocking(None, wait).unwrap();
+                        tx.send(builder.create_consumer()).unwrap();
+                    }
+                }
+                builder.finish();
+            });
+            let mut deserializer = RecordDeserializer::<Vec<u8>>::default();
+            let mut got = 0;
+            for mut consumer in rx.iter() {
+                while !consumer.is_finished() {
+                    let slice = consumer.build();
+                    let mut bytes = vec![0; slice.readable_bytes()];
+                    slice.read(&mut bytes).unwrap();
+                    deserializer.set_next_buffer(bytes).unwrap();
+                    while let Some(record) = deserializer.next_record().unwrap() {
+                        assert_eq!(record, &records[got][..]);
+                        got += 1;
+                    }
+                    std::thread::yield_now();
+                }
+            }
+            assert_eq!(got, records.len());
+        });
+        assert_eq!(pool.stats().in_use, 0);
+        assert!(pool.stats().waited_requests > 0, "the producer had to wait");
+    }
 }
