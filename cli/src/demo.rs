@@ -4,7 +4,9 @@
 //! keys), sorts them with the external sorter under a deliberately small memory budget, so
 //! that it spills runs and merges them in more than one pass, and checks that the output is in
 //! order and holds exactly the input (count and checksum); it prints records/s, spilled runs,
-//! merge passes and peak memory. Before that, a tour of the segments underneath:
+//! merge passes and peak memory; the sorter's pages come from a memory manager's lease. Before
+//! that, a tour of the layers underneath: an output view on a lease and a producer/consumer
+//! pipeline through a local buffer pool (`layers.rs`), and the segments:
 //!
 //! Packs fixed-width records (a big-endian key, a little-endian value, a native counter)
 //! into 32 KiB off-heap segments, reads them back and checks every one, moves records
@@ -57,6 +59,8 @@ pub struct DemoArgs {
 pub fn run(args: &DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     println!("memseg {}", env!("CARGO_PKG_VERSION"));
     segment_tour(args)?;
+    crate::layers::views_on_a_lease()?;
+    crate::layers::records_through_a_pool(20_000)?;
     sort_job(args)?;
     println!("all checks passed");
     Ok(())

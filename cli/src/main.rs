@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 mod demo;
 mod direct;
 mod jobs;
+mod layers;
 mod plan;
 mod records;
 
