@@ -696,6 +696,89 @@ static void test_view_on_a_lease(void) {
   CHECK_OK(memseg_manager_close(manager, NULL, 0, NULL));
 }
 
+/* An output view on a local buffer pool: buffers are requested as writes need them (lent as
+ * segments while the view writes), WOULD_BLOCK when the pool has none left and nothing lost;
+ * what was written is handed out as buffers sized to their contents; the rest goes back. */
+static void test_view_on_a_local_pool(void) {
+  memseg_network_pool net = {0};
+  memseg_local_pool pool = {0};
+  memseg_local_pool_config config = {0};
+  memseg_local_pool_counters counters;
+  memseg_output_view w = {0x77}, plain = {0};
+  memseg_buffer buffers[3];
+  memseg_segment segs[3], own;
+  size_t count = 99, size = 0, i;
+  uint8_t bytes[8];
+  int64_t v = 0;
+  memseg_input_view r = {0};
+
+  CHECK_OK(memseg_network_pool_new(4, 1024, 0, &net));
+  config.min = 3;
+  config.max = 3;
+  CHECK_OK(memseg_local_pool_new(net, &config, &pool));
+  CHECK_STATUS(memseg_output_view_new_on_local_pool(pool, NULL), MEMSEG_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(memseg_output_view_new_on_local_pool((memseg_local_pool){0}, &w),
+               MEMSEG_STATUS_INVALID_HANDLE);
+  CHECK_EQ(w.bits, 0x77);
+  CHECK_OK(memseg_output_view_new_on_local_pool(pool, &w));
+  for (i = 0; i < 3 * 1024 / 8 - 1; i++) {
+    CHECK_OK(memseg_output_view_write_i64(w, -(int64_t)i));
+  }
+  CHECK_OK(memseg_output_view_write_u32(w, 0xCAFEF00D));
+  CHECK_STATUS(memseg_output_view_write_u64(w, 1), MEMSEG_STATUS_WOULD_BLOCK);
+  CHECK_OK(memseg_local_pool_stats(pool, &counters));
+  CHECK_EQ(counters.in_use, 3);
+
+  /* While the view writes, its buffers read back as segments. */
+  CHECK_OK(memseg_output_view_segments(w, segs, 3, &count));
+  CHECK_EQ(count, 3);
+  CHECK_STATUS(memseg_segment_free(segs[0]), MEMSEG_STATUS_INVALID_ARGUMENT); /* lent */
+  CHECK_OK(memseg_input_view_new(segs, 3, 1020, &r));
+  CHECK_OK(memseg_input_view_read_i64(r, &v));
+  CHECK_EQ(v, 0);
+  CHECK_OK(memseg_input_view_read_i64(r, &v));
+  CHECK_EQ(v, -1);
+
+  CHECK_OK(memseg_output_view_take_buffers(w, NULL, 0, &count));
+  CHECK_EQ(count, 3);
+  CHECK_STATUS(memseg_output_view_take_buffers(w, buffers, 2, &count),
+               MEMSEG_STATUS_OUT_OF_BOUNDS);
+  CHECK_OK(memseg_output_view_take_buffers(w, buffers, 3, &count));
+  CHECK_EQ(count, 3);
+  CHECK_OK(memseg_buffer_size(buffers[0], &size));
+  CHECK_EQ(size, 1024);
+  CHECK_OK(memseg_buffer_size(buffers[2], &size));
+  CHECK_EQ(size, 1020);
+  CHECK_OK(memseg_buffer_get_bytes(buffers[2], 1016, bytes, 4));
+  CHECK(bytes[0] == 0xCA && bytes[3] == 0x0D);
+  /* The segment handles the view lent are stale now; so is a reader still on them. */
+  CHECK_STATUS(memseg_input_view_read_i64(r, &v), MEMSEG_STATUS_STALE_HANDLE);
+  CHECK_OK(memseg_input_view_free(r));
+  CHECK_STATUS(memseg_segment_get_u8(segs[1], 0, bytes), MEMSEG_STATUS_STALE_HANDLE);
+
+  /* The view starts over, empty, and writes into a buffer again once one is back. */
+  CHECK_OK(memseg_output_view_take_buffers(w, NULL, 0, &count));
+  CHECK_EQ(count, 0);
+  CHECK_STATUS(memseg_output_view_write_u8(w, 1), MEMSEG_STATUS_WOULD_BLOCK);
+  CHECK_OK(memseg_buffer_release(buffers[0]));
+  CHECK_OK(memseg_output_view_write_u8(w, 1));
+  CHECK_OK(memseg_output_view_free(w)); /* the buffer not taken goes back */
+  CHECK_OK(memseg_buffer_release(buffers[1]));
+  CHECK_OK(memseg_buffer_release(buffers[2]));
+  CHECK_OK(memseg_local_pool_stats(pool, &counters));
+  CHECK_EQ(counters.in_use, 0);
+
+  /* A view over host segments has no buffers to hand out. */
+  CHECK_OK(memseg_segment_new_heap(64, &own));
+  CHECK_OK(memseg_output_view_new(&own, 1, &plain));
+  CHECK_STATUS(memseg_output_view_take_buffers(plain, NULL, 0, &count),
+               MEMSEG_STATUS_INVALID_ARGUMENT);
+  CHECK_OK(memseg_output_view_free(plain));
+  mt_free(own);
+  CHECK_OK(memseg_local_pool_destroy(pool));
+  CHECK_OK(memseg_network_pool_destroy(net));
+}
+
 int main(void) {
   RUN(test_every_type_round_trips_across_segments);
   RUN(test_strings_bytes_and_skip);
@@ -705,5 +788,6 @@ int main(void) {
   RUN(test_records_span_segments);
   RUN(test_windows_for_hot_loops);
   RUN(test_view_on_a_lease);
+  RUN(test_view_on_a_local_pool);
   return 0;
 }

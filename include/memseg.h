@@ -2893,6 +2893,42 @@ memseg_status memseg_output_view_new_on_lease(struct memseg_lease lease,
                                               struct memseg_output_view *out_view);
 
 /**
+ * Creates an output view that writes into buffers of the local buffer pool `pool`: it
+ * requests one (without waiting) whenever a write does not fit in the buffers it has, and
+ * writes its handle to `*out_view`.
+ *
+ * While the view writes, its buffers are lent to the host as segment handles
+ * (`memseg_output_view_segments()`, `memseg_input_view_new()` read them).
+ * `memseg_output_view_take_buffers()` turns what was written into buffer handles (each with
+ * its size set to the bytes written in it) to hand on, as a task hands serialized records to
+ * the network; freeing the view gives the buffers not taken back to the pool. A write that
+ * needs a buffer when none is free fails with `MEMSEG_STATUS_WOULD_BLOCK` and writes nothing;
+ * what was written before stays.
+ *
+ * The caller owns the view and must free it with `memseg_output_view_free()`, before the
+ * pool is destroyed. Thread-safe.
+ */
+memseg_status memseg_output_view_new_on_local_pool(struct memseg_local_pool pool,
+                                                   struct memseg_output_view *out_view);
+
+/**
+ * For a view made with `memseg_output_view_new_on_local_pool()`: hands what was written out as
+ * buffers. Writes the number of buffers written into to `*out_count` and, if `capacity` is
+ * at least that, their handles in order to `out_buffers`, each with its size (writer index)
+ * set to the bytes written in it; the view then starts over, empty, and the segment handles
+ * it lent are stale. `out_buffers` may be NULL with `capacity` 0, to ask for the count.
+ *
+ * `MEMSEG_STATUS_OUT_OF_BOUNDS` if `capacity` is smaller than the count, and
+ * `MEMSEG_STATUS_INVALID_ARGUMENT` for a view that does not write into a pool; nothing
+ * changes then. The caller owns the buffers and must release each with
+ * `memseg_buffer_release()`. Thread-safe.
+ */
+memseg_status memseg_output_view_take_buffers(struct memseg_output_view view,
+                                              struct memseg_buffer *out_buffers,
+                                              size_t capacity,
+                                              size_t *out_count);
+
+/**
  * Frees an output view. The segments and what was written into them stay the host's.
  *
  * A zero handle is a no-op; freeing twice is `MEMSEG_STATUS_STALE_HANDLE`. Thread-safe.

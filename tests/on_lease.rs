@@ -1,7 +1,8 @@
 //! The layers that take their pages from a memory manager's lease: output views (`&Lease` and
 //! `Lease` as a `SegmentSource`; `memseg_output_view_new_on_lease`) and the external sorter
 //! (pages from `Lease::allocate_many`; `memseg_sorter_new_on_lease`), in Rust and through the
-//! C ABI.
+//! C ABI; and, the same way, output views on a local buffer pool through the C ABI
+//! (`memseg_output_view_new_on_local_pool`, `memseg_output_view_take_buffers`).
 
 use memseg::ffi::*;
 use memseg::manager::{Allocation, ManagerConfig, MemoryManager};
@@ -277,4 +278,61 @@ fn through_the_abi_a_sorter_on_a_lease_is_charged_to_it() {
         unsafe { memseg_manager_close(manager, std::ptr::null_mut(), 0, std::ptr::null_mut()) },
         memseg_status::Ok
     );
+}
+
+#[test]
+fn through_the_abi_a_view_on_a_local_pool_hands_out_what_it_wrote_as_buffers() {
+    let mut net = memseg_network_pool::default();
+    assert_eq!(
+        unsafe { memseg_network_pool_new(2, 4096, 0, &mut net) },
+        memseg_status::Ok
+    );
+    let config = memseg_local_pool_config {
+        min: 2,
+        max: 2,
+        ..Default::default()
+    };
+    let mut pool = memseg_local_pool::default();
+    // SAFETY: valid handles and pointers to live locals.
+    assert_eq!(
+        unsafe { memseg_local_pool_new(net, &config, &mut pool) },
+        memseg_status::Ok
+    );
+    let mut view = memseg_output_view::default();
+    // SAFETY: valid handles and pointers to live locals.
+    assert_eq!(
+        unsafe { memseg_output_view_new_on_local_pool(pool, &mut view) },
+        memseg_status::Ok
+    );
+    for i in 0..1500u32 {
+        assert_eq!(memseg_output_view_write_u32(view, i), memseg_status::Ok);
+    }
+    let mut buffers = [memseg_buffer::default(); 2];
+    let mut count = 0;
+    // SAFETY: valid handles and pointers to live locals.
+    assert_eq!(
+        unsafe { memseg_output_view_take_buffers(view, buffers.as_mut_ptr(), 2, &mut count) },
+        memseg_status::Ok
+    );
+    assert_eq!(count, 2);
+    let mut size = 0;
+    // SAFETY: valid handles and pointers to live locals.
+    assert_eq!(
+        unsafe { memseg_buffer_size(buffers[1], &mut size) },
+        memseg_status::Ok
+    );
+    assert_eq!(size, 1500 * 4 - 4096);
+    let mut last = [0u8; 4];
+    // SAFETY: valid handles and pointers to live locals.
+    assert_eq!(
+        unsafe { memseg_buffer_get_bytes(buffers[1], size - 4, last.as_mut_ptr(), 4) },
+        memseg_status::Ok
+    );
+    assert_eq!(u32::from_be_bytes(last), 1499);
+    assert_eq!(memseg_output_view_free(view), memseg_status::Ok);
+    for b in buffers {
+        assert_eq!(memseg_buffer_release(b), memseg_status::Ok);
+    }
+    assert_eq!(memseg_local_pool_destroy(pool), memseg_status::Ok);
+    assert_eq!(memseg_network_pool_destroy(net), memseg_status::Ok);
 }

@@ -136,6 +136,11 @@ pub(crate) struct NetworkEntry {
 static NETWORKS: HandleTable<NetworkEntry> = HandleTable::new(HandleKind::NetworkPool);
 static LOCALS: HandleTable<LocalBufferPool> = HandleTable::new(HandleKind::LocalPool);
 
+/// The local pool a live handle names (for the output views that take their pages from it).
+pub(crate) fn local_pool_of(pool: memseg_local_pool) -> Result<Arc<LocalBufferPool>, FfiError> {
+    Ok(LOCALS.get(pool.bits)?)
+}
+
 fn no_free_handles(what: &str) -> FfiError {
     FfiError::Core(Error::AllocationFailed {
         size: 0,

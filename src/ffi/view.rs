@@ -6,19 +6,23 @@
 //! touch is still live, so a view whose segments were freed fails with
 //! `MEMSEG_STATUS_STALE_HANDLE` instead of touching freed memory.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::ffi::c_char;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::args::{byte_buffer, checked_out, write_out};
+use super::buffer::{memseg_buffer, register_buffer};
 use super::handle::{HandleError, HandleKind, HandleTable};
 use super::lease::{allocate_lent, check_lease, memseg_lease, release_lent};
-use super::segment::{memseg_segment, region_of};
+use super::pool::{local_pool_of, memseg_local_pool};
+use super::segment::{Lender, lend, memseg_segment, region_of, take_back};
 use super::status::{FfiError, memseg_status};
 use crate::error::{Error, Result};
 use crate::ffi_boundary;
-use crate::segment::{ByteOrder, Primitive, Segment};
+use crate::pool::{Buffer, LocalBufferPool};
+use crate::segment::{ByteOrder, Primitive, Segment, SegmentKind};
 use crate::view::{DataInput, DataOutput, InputView, OutputView, SegmentSource};
 
 /// A handle to an output view: one stream of writes across a list of segments the host gave.
@@ -82,6 +86,49 @@ struct HandleSource {
     lease: Option<memseg_lease>,
     /// The pages written into, set when the view is freed: they stay with the lease.
     keep: Vec<memseg_segment>,
+    /// For a view on a local buffer pool: the pool, and the buffers whose memory is lent
+    /// under the segment handles the view writes into (by handle bits).
+    pool: Option<PoolPages>,
+}
+
+/// The buffers of a local pool that an output view writes into.
+struct PoolPages {
+    pool: Arc<LocalBufferPool>,
+    lender: Lender,
+    buffers: HashMap<u64, Buffer>,
+}
+
+static NEXT_POOL_LENDER: AtomicU64 = AtomicU64::new(1);
+
+impl PoolPages {
+    /// Requests a buffer (without waiting) and lends its memory under a new segment handle.
+    fn lend_next(&mut self) -> Result<memseg_segment, FfiError> {
+        let buffer = self.pool.request()?;
+        let region = buffer.region();
+        // SAFETY: the buffer keeps its segment's memory valid while it is held here, and it
+        // is held until the loan ends (`take_back` in `end_loan`).
+        let handle = unsafe { lend(region, SegmentKind::Foreign, self.lender.clone())? };
+        self.buffers.insert(handle.bits, buffer);
+        Ok(handle)
+    }
+
+    /// Ends the loan of `handle` (every copy goes stale) and returns its buffer.
+    fn end_loan(&mut self, handle: memseg_segment) -> Option<Buffer> {
+        let buffer = self.buffers.remove(&handle.bits)?;
+        // The handle was lent here, so this is refused only if it was never lent.
+        let _ = take_back(handle, self.lender.id);
+        Some(buffer)
+    }
+}
+
+impl Drop for PoolPages {
+    /// Buffers not taken out with `memseg_output_view_take_buffers()` go back to the pool.
+    fn drop(&mut self) {
+        let handles: Vec<u64> = self.buffers.keys().copied().collect();
+        for bits in handles {
+            drop(self.end_loan(memseg_segment { bits }));
+        }
+    }
 }
 
 impl HandleSource {
@@ -89,6 +136,11 @@ impl HandleSource {
     fn next_handle(&mut self) -> Result<memseg_segment, FfiError> {
         if let Some(&handle) = self.pending.front() {
             return Ok(handle);
+        }
+        if let Some(pages) = &mut self.pool {
+            let page = pages.lend_next()?;
+            self.pending.push_back(page);
+            return Ok(page);
         }
         match self.lease {
             Some(lease) => {
@@ -446,6 +498,7 @@ pub unsafe extern "C" fn memseg_output_view_new(
             failure: None,
             lease: None,
             keep: Vec::new(),
+            pool: None,
         };
         // SAFETY: `out` was checked non-null; the caller promises it is writable.
         unsafe { write_out(out, register_output_view(source)?) };
@@ -494,9 +547,136 @@ pub unsafe extern "C" fn memseg_output_view_new_on_lease(
             failure: None,
             lease: Some(lease),
             keep: Vec::new(),
+            pool: None,
         };
         // SAFETY: `out` was checked non-null; the caller promises it is writable.
         unsafe { write_out(out, register_output_view(source)?) };
+        Ok(())
+    })
+}
+
+/// Creates an output view that writes into buffers of the local buffer pool `pool`: it
+/// requests one (without waiting) whenever a write does not fit in the buffers it has, and
+/// writes its handle to `*out_view`.
+///
+/// While the view writes, its buffers are lent to the host as segment handles
+/// (`memseg_output_view_segments()`, `memseg_input_view_new()` read them).
+/// `memseg_output_view_take_buffers()` turns what was written into buffer handles (each with
+/// its size set to the bytes written in it) to hand on, as a task hands serialized records to
+/// the network; freeing the view gives the buffers not taken back to the pool. A write that
+/// needs a buffer when none is free fails with `MEMSEG_STATUS_WOULD_BLOCK` and writes nothing;
+/// what was written before stays.
+///
+/// The caller owns the view and must free it with `memseg_output_view_free()`, before the
+/// pool is destroyed. Thread-safe.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn memseg_output_view_new_on_local_pool(
+    pool: memseg_local_pool,
+    out_view: *mut memseg_output_view,
+) -> memseg_status {
+    ffi_boundary!({
+        let out = checked_out(out_view, "out_view")?;
+        let pool = local_pool_of(pool)?;
+        let id = (HandleKind::OutputView as u64) << 56
+            | NEXT_POOL_LENDER.fetch_add(1, Ordering::Relaxed);
+        let source = HandleSource {
+            pending: VecDeque::new(),
+            issued: Vec::new(),
+            failure: None,
+            lease: None,
+            keep: Vec::new(),
+            pool: Some(PoolPages {
+                pool,
+                lender: Lender {
+                    id,
+                    what: Arc::from(format!("an output view on a local buffer pool ({id:#x})")),
+                },
+                buffers: HashMap::new(),
+            }),
+        };
+        // SAFETY: `out` was checked non-null; the caller promises it is writable.
+        unsafe { write_out(out, register_output_view(source)?) };
+        Ok(())
+    })
+}
+
+/// For a view made with `memseg_output_view_new_on_local_pool()`: hands what was written out as
+/// buffers. Writes the number of buffers written into to `*out_count` and, if `capacity` is
+/// at least that, their handles in order to `out_buffers`, each with its size (writer index)
+/// set to the bytes written in it; the view then starts over, empty, and the segment handles
+/// it lent are stale. `out_buffers` may be NULL with `capacity` 0, to ask for the count.
+///
+/// `MEMSEG_STATUS_OUT_OF_BOUNDS` if `capacity` is smaller than the count, and
+/// `MEMSEG_STATUS_INVALID_ARGUMENT` for a view that does not write into a pool; nothing
+/// changes then. The caller owns the buffers and must release each with
+/// `memseg_buffer_release()`. Thread-safe.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn memseg_output_view_take_buffers(
+    view: memseg_output_view,
+    out_buffers: *mut memseg_buffer,
+    capacity: usize,
+    out_count: *mut usize,
+) -> memseg_status {
+    ffi_boundary!({
+        let out_n = checked_out(out_count, "out_count")?;
+        let object = OUTPUT_VIEWS.get(view.bits)?;
+        let mut guard = lock(&object);
+        let inner = &mut guard.view;
+        if inner.source().pool.is_none() {
+            return Err(Error::invalid(
+                "the output view does not write into a local buffer pool; only \
+                 memseg_output_view_new_on_local_pool() views hand out buffers",
+            )
+            .into());
+        }
+        let written = inner.segments().len();
+        if out_buffers.is_null() && capacity == 0 {
+            // SAFETY: `out_n` was checked non-null; the caller promises it is writable.
+            unsafe { write_out(out_n, written) };
+            return Ok(());
+        }
+        if written > capacity {
+            return Err(Error::OutOfBounds {
+                offset: 0,
+                len: written,
+                size: capacity,
+            }
+            .into());
+        }
+        let out = checked_out(out_buffers, "out_buffers")?;
+        let (last, fill) = inner.position();
+        let handles: Vec<memseg_segment> = inner.source().issued[..written].to_vec();
+        let sizes: Vec<usize> = (0..written)
+            .map(|i| {
+                if i == last {
+                    fill
+                } else {
+                    inner.segments()[i].size()
+                }
+            })
+            .collect();
+        // The view lets go of its segments (they come back to the source's pending list).
+        inner.reset();
+        let source = inner.source_mut();
+        source.pending.retain(|h| !handles.contains(h));
+        let pages = source.pool.as_mut().expect("checked above");
+        let mut buffers = Vec::with_capacity(written);
+        for (handle, size) in handles.iter().zip(sizes) {
+            let buffer = pages
+                .end_loan(*handle)
+                .expect("a written page was lent here");
+            buffer.set_size(size)?;
+            buffers.push(buffer);
+        }
+        drop(guard);
+        for (i, buffer) in buffers.into_iter().enumerate() {
+            // A buffer that cannot get a handle goes back to the pool (register releases it).
+            let handle = register_buffer(buffer)?;
+            // SAFETY: the caller promises `capacity >= written` writable handles.
+            unsafe { write_out(NonNull::new_unchecked(out.as_ptr().add(i)), handle) };
+        }
+        // SAFETY: `out_n` was checked non-null; the caller promises it is writable.
+        unsafe { write_out(out_n, written) };
         Ok(())
     })
 }
