@@ -22,6 +22,24 @@ pub(crate) unsafe fn write_out<T>(out: NonNull<T>, value: T) {
     unsafe { out.as_ptr().write_unaligned(value) }
 }
 
+/// The body of a query function: checks the out pointer, computes the answer, and writes it
+/// only if that succeeded ("no partial successes").
+///
+/// # Safety
+/// `out` must be NULL or valid for writing a `T` (it need not be aligned).
+#[inline(always)]
+pub(crate) unsafe fn answer<T>(
+    out: *mut T,
+    name: &'static str,
+    compute: impl FnOnce() -> Result<T, FfiError>,
+) -> Result<(), FfiError> {
+    let out = checked_out(out, name)?;
+    let value = compute()?;
+    // SAFETY: `out` was checked non-null; the caller promises it is writable.
+    unsafe { write_out(out, value) };
+    Ok(())
+}
+
 /// A host byte buffer given as pointer and length. NULL is accepted only with length 0.
 #[inline]
 pub(crate) fn byte_buffer(

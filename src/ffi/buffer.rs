@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::args::{byte_buffer, checked_out, write_out};
+use super::args::{answer, byte_buffer, checked_out, write_out};
 use super::handle::{HandleError, HandleKind, HandleTable};
 use super::status::{FfiError, memseg_status};
 use crate::error::Error;
@@ -182,12 +182,12 @@ pub unsafe extern "C" fn memseg_buffer_ref_count(
     out_count: *mut u32,
 ) -> memseg_status {
     ffi_boundary!({
-        let out = checked_out(out_count, "out_count")?;
-        let b = &buffer_of(buffer)?.buffer;
-        let value: u32 = b.ref_count();
-        // SAFETY: `out` was checked non-null; the caller promises it is writable.
-        unsafe { write_out(out, value) };
-        Ok(())
+        // SAFETY: the caller promises `out_count` is NULL or writable.
+        unsafe {
+            answer(out_count, "out_count", || -> Result<u32, FfiError> {
+                Ok(buffer_of(buffer)?.buffer.ref_count())
+            })
+        }
     })
 }
 
@@ -198,12 +198,12 @@ pub unsafe extern "C" fn memseg_buffer_size(
     out_size: *mut usize,
 ) -> memseg_status {
     ffi_boundary!({
-        let out = checked_out(out_size, "out_size")?;
-        let b = &buffer_of(buffer)?.buffer;
-        let value: usize = b.size();
-        // SAFETY: `out` was checked non-null; the caller promises it is writable.
-        unsafe { write_out(out, value) };
-        Ok(())
+        // SAFETY: the caller promises `out_size` is NULL or writable.
+        unsafe {
+            answer(out_size, "out_size", || -> Result<usize, FfiError> {
+                Ok(buffer_of(buffer)?.buffer.size())
+            })
+        }
     })
 }
 
@@ -214,12 +214,12 @@ pub unsafe extern "C" fn memseg_buffer_capacity(
     out_capacity: *mut usize,
 ) -> memseg_status {
     ffi_boundary!({
-        let out = checked_out(out_capacity, "out_capacity")?;
-        let b = &buffer_of(buffer)?.buffer;
-        let value: usize = b.capacity();
-        // SAFETY: `out` was checked non-null; the caller promises it is writable.
-        unsafe { write_out(out, value) };
-        Ok(())
+        // SAFETY: the caller promises `out_capacity` is NULL or writable.
+        unsafe {
+            answer(out_capacity, "out_capacity", || {
+                Ok(buffer_of(buffer)?.buffer.capacity())
+            })
+        }
     })
 }
 
@@ -230,12 +230,12 @@ pub unsafe extern "C" fn memseg_buffer_reader_index(
     out_index: *mut usize,
 ) -> memseg_status {
     ffi_boundary!({
-        let out = checked_out(out_index, "out_index")?;
-        let b = &buffer_of(buffer)?.buffer;
-        let value: usize = b.reader_index();
-        // SAFETY: `out` was checked non-null; the caller promises it is writable.
-        unsafe { write_out(out, value) };
-        Ok(())
+        // SAFETY: the caller promises `out_index` is NULL or writable.
+        unsafe {
+            answer(out_index, "out_index", || -> Result<usize, FfiError> {
+                Ok(buffer_of(buffer)?.buffer.reader_index())
+            })
+        }
     })
 }
 
@@ -247,12 +247,12 @@ pub unsafe extern "C" fn memseg_buffer_tag(
     out_tag: *mut u8,
 ) -> memseg_status {
     ffi_boundary!({
-        let out = checked_out(out_tag, "out_tag")?;
-        let b = &buffer_of(buffer)?.buffer;
-        let value: u8 = b.tag();
-        // SAFETY: `out` was checked non-null; the caller promises it is writable.
-        unsafe { write_out(out, value) };
-        Ok(())
+        // SAFETY: the caller promises `out_tag` is NULL or writable.
+        unsafe {
+            answer(out_tag, "out_tag", || -> Result<u8, FfiError> {
+                Ok(buffer_of(buffer)?.buffer.tag())
+            })
+        }
     })
 }
 
@@ -263,12 +263,12 @@ pub unsafe extern "C" fn memseg_buffer_is_read_only(
     out_read_only: *mut bool,
 ) -> memseg_status {
     ffi_boundary!({
-        let out = checked_out(out_read_only, "out_read_only")?;
-        let b = &buffer_of(buffer)?.buffer;
-        let value: bool = b.is_read_only();
-        // SAFETY: `out` was checked non-null; the caller promises it is writable.
-        unsafe { write_out(out, value) };
-        Ok(())
+        // SAFETY: the caller promises `out_read_only` is NULL or writable.
+        unsafe {
+            answer(out_read_only, "out_read_only", || {
+                Ok(buffer_of(buffer)?.buffer.is_read_only())
+            })
+        }
     })
 }
 
@@ -279,12 +279,12 @@ pub unsafe extern "C" fn memseg_buffer_channel(
     out_channel: *mut u32,
 ) -> memseg_status {
     ffi_boundary!({
-        let out = checked_out(out_channel, "out_channel")?;
-        let b = &buffer_of(buffer)?.buffer;
-        let value: u32 = b.channel().unwrap_or(u32::MAX);
-        // SAFETY: `out` was checked non-null; the caller promises it is writable.
-        unsafe { write_out(out, value) };
-        Ok(())
+        // SAFETY: the caller promises `out_channel` is NULL or writable.
+        unsafe {
+            answer(out_channel, "out_channel", || -> Result<u32, FfiError> {
+                Ok(buffer_of(buffer)?.buffer.channel().unwrap_or(u32::MAX))
+            })
+        }
     })
 }
 
@@ -295,12 +295,12 @@ pub unsafe extern "C" fn memseg_buffer_segment_index(
     out_index: *mut u32,
 ) -> memseg_status {
     ffi_boundary!({
-        let out = checked_out(out_index, "out_index")?;
-        let b = &buffer_of(buffer)?.buffer;
-        let value: u32 = b.segment_index();
-        // SAFETY: `out` was checked non-null; the caller promises it is writable.
-        unsafe { write_out(out, value) };
-        Ok(())
+        // SAFETY: the caller promises `out_index` is NULL or writable.
+        unsafe {
+            answer(out_index, "out_index", || -> Result<u32, FfiError> {
+                Ok(buffer_of(buffer)?.buffer.segment_index())
+            })
+        }
     })
 }
 
