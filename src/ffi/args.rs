@@ -40,6 +40,37 @@ pub(crate) unsafe fn answer<T>(
     Ok(())
 }
 
+/// A host's `len` readable bytes at `ptr` as a slice (NULL only with `len` 0).
+///
+/// # Safety
+/// `ptr` must be NULL or valid for reading `len` bytes for the lifetime `'a`.
+#[inline]
+pub(crate) unsafe fn host_bytes<'a>(
+    ptr: *const u8,
+    len: usize,
+    name: &'static str,
+) -> Result<&'a [u8], FfiError> {
+    let ptr = byte_buffer(ptr, len, name)?;
+    // SAFETY: non-null (dangling only for `len` 0); the caller promises `len` readable bytes.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// A host's `len` writable bytes at `ptr` as a slice (NULL only with `len` 0).
+///
+/// # Safety
+/// `ptr` must be NULL or valid for writing `len` bytes, and not otherwise accessed, for the
+/// lifetime `'a`.
+#[inline]
+pub(crate) unsafe fn host_bytes_mut<'a>(
+    ptr: *mut u8,
+    len: usize,
+    name: &'static str,
+) -> Result<&'a mut [u8], FfiError> {
+    let ptr = byte_buffer(ptr, len, name)?.cast_mut();
+    // SAFETY: non-null (dangling only for `len` 0); the caller promises `len` writable bytes.
+    Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
+}
+
 /// A host byte buffer given as pointer and length. NULL is accepted only with length 0.
 #[inline]
 pub(crate) fn byte_buffer(

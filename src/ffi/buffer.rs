@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::args::{answer, byte_buffer, checked_out, write_out};
+use super::args::{answer, byte_buffer, checked_out, host_bytes, host_bytes_mut, write_out};
 use super::handle::{HandleError, HandleKind, HandleTable};
 use super::status::{FfiError, memseg_status};
 use crate::error::Error;
@@ -387,10 +387,9 @@ pub unsafe extern "C" fn memseg_buffer_put_bytes(
     len: usize,
 ) -> memseg_status {
     ffi_boundary!({
-        let src = byte_buffer(src, len, "src")?;
+        // SAFETY: the caller promises `src` is NULL with `len` 0, or has `len` readable bytes.
+        let bytes = unsafe { host_bytes(src, len, "src")? };
         let entry = buffer_of(buffer)?;
-        // SAFETY: the caller promises `src` is readable for `len` bytes (or `len` is 0).
-        let bytes = unsafe { std::slice::from_raw_parts(src, len) };
         entry.buffer.put_bytes(offset, bytes)?;
         Ok(())
     })
@@ -405,10 +404,9 @@ pub unsafe extern "C" fn memseg_buffer_append(
     len: usize,
 ) -> memseg_status {
     ffi_boundary!({
-        let src = byte_buffer(src, len, "src")?;
+        // SAFETY: the caller promises `src` is NULL with `len` 0, or has `len` readable bytes.
+        let bytes = unsafe { host_bytes(src, len, "src")? };
         let entry = buffer_of(buffer)?;
-        // SAFETY: the caller promises `src` is readable for `len` bytes (or `len` is 0).
-        let bytes = unsafe { std::slice::from_raw_parts(src, len) };
         entry.buffer.append(bytes)?;
         Ok(())
     })
@@ -423,10 +421,9 @@ pub unsafe extern "C" fn memseg_buffer_read(
     len: usize,
 ) -> memseg_status {
     ffi_boundary!({
-        let dst = byte_buffer(dst, len, "dst")?.cast_mut();
+        // SAFETY: the caller promises `dst` is NULL with `len` 0, or has `len` writable bytes.
+        let bytes = unsafe { host_bytes_mut(dst, len, "dst")? };
         let entry = buffer_of(buffer)?;
-        // SAFETY: the caller promises `dst` is writable for `len` bytes (or `len` is 0).
-        let bytes = unsafe { std::slice::from_raw_parts_mut(dst, len) };
         entry.buffer.read(bytes)?;
         Ok(())
     })
@@ -465,10 +462,9 @@ pub unsafe extern "C" fn memseg_buffer_builder_append(
 ) -> memseg_status {
     ffi_boundary!({
         let out = checked_out(out_written, "out_written")?;
-        let src = byte_buffer(src, len, "src")?;
+        // SAFETY: the caller promises `src` is NULL with `len` 0, or has `len` readable bytes.
+        let bytes = unsafe { host_bytes(src, len, "src")? };
         let entry = BUILDERS.get(builder.bits)?;
-        // SAFETY: the caller promises `src` is readable for `len` bytes (or `len` is 0).
-        let bytes = unsafe { std::slice::from_raw_parts(src, len) };
         let n = lock(&entry).append(bytes)?;
         // SAFETY: `out` was checked non-null; the caller promises it is writable.
         unsafe { write_out(out, n) };
@@ -538,8 +534,7 @@ pub unsafe extern "C" fn memseg_buffer_builder_create_consumer(
 #[unsafe(no_mangle)]
 pub extern "C" fn memseg_buffer_builder_free(builder: memseg_buffer_builder) -> memseg_status {
     ffi_boundary!({
-        if builder.bits != 0 {
-            let entry = BUILDERS.remove_if(builder.bits, |_| Ok::<_, FfiError>(()))?;
+        if let Some(entry) = BUILDERS.free(builder.bits)? {
             lock(&entry).finish();
         }
         Ok(())
@@ -600,9 +595,7 @@ pub unsafe extern "C" fn memseg_buffer_consumer_is_data_available(
 #[unsafe(no_mangle)]
 pub extern "C" fn memseg_buffer_consumer_free(consumer: memseg_buffer_consumer) -> memseg_status {
     ffi_boundary!({
-        if consumer.bits != 0 {
-            drop(CONSUMERS.remove_if(consumer.bits, |_| Ok::<_, FfiError>(()))?);
-        }
+        drop(CONSUMERS.free(consumer.bits)?);
         Ok(())
     })
 }

@@ -331,9 +331,17 @@ impl<T> HandleTable<T> {
     }
 
     /// Removes the object of a live handle; the handle (and every copy) is stale after.
-    #[cfg(test)]
     pub(crate) fn remove(&self, bits: u64) -> Result<Arc<T>, HandleError> {
         self.remove_if(bits, |_| Ok(()))
+    }
+
+    /// The body of every `_free`/`_destroy`: a zero handle is a no-op (`None`); otherwise the
+    /// object of a live handle is removed, and a stale, forged or wrong-kind one refused.
+    pub(crate) fn free(&self, bits: u64) -> Result<Option<Arc<T>>, HandleError> {
+        if bits == 0 {
+            return Ok(None);
+        }
+        self.remove(bits).map(Some)
     }
 
     /// Removes the object of a live handle if `allow` accepts it; otherwise leaves it in

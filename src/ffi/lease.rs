@@ -570,10 +570,9 @@ pub unsafe extern "C" fn memseg_lease_close(
     out_closed: *mut memseg_lease_closed,
 ) -> memseg_status {
     ffi_boundary!({
-        if lease.bits == 0 {
+        let Some(entry) = LEASES.free(lease.bits)? else {
             return Ok(());
-        }
-        let entry = LEASES.remove_if(lease.bits, |_| Ok::<(), HandleError>(()))?;
+        };
         if let Ok(manager) = manager_entry(memseg_manager {
             bits: entry.manager_bits,
         }) {

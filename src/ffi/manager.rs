@@ -245,7 +245,7 @@ pub unsafe extern "C" fn memseg_manager_close(
         if report.is_null() && report_len != 0 {
             return Err(FfiError::NullArgument("report"));
         }
-        let entry = MANAGERS.remove_if(manager.bits, |_| Ok::<(), HandleError>(()))?;
+        let entry = MANAGERS.remove(manager.bits)?;
         let text = close_entry(&entry).to_json();
         let len = copy_text(&text, report, report_len)?;
         if let Some(out) = std::ptr::NonNull::new(out_report_len) {

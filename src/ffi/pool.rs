@@ -391,13 +391,10 @@ pub unsafe extern "C" fn memseg_local_pool_new(
 #[unsafe(no_mangle)]
 pub extern "C" fn memseg_local_pool_destroy(pool: memseg_local_pool) -> memseg_status {
     ffi_boundary!({
-        if pool.bits == 0 {
-            return Ok(());
+        if let Some(entry) = LOCALS.free(pool.bits)? {
+            // Destroy now, even if another thread's call still holds the pool for a moment.
+            let _ = entry.destroy();
         }
-        let entry = LOCALS.remove_if(pool.bits, |_| Ok::<_, FfiError>(()))?;
-        // Destroy now, even if another thread's call still holds the pool for a moment.
-        let _ = entry.destroy();
-        drop(entry);
         Ok(())
     })
 }

@@ -4,7 +4,7 @@
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::args::{byte_buffer, checked_out, write_out};
+use super::args::{checked_out, host_bytes, write_out};
 use super::buffer::{builder_of, memseg_buffer_builder};
 use super::handle::{HandleError, HandleKind, HandleTable};
 use super::segment::{memseg_segment, region_of};
@@ -132,9 +132,7 @@ pub extern "C" fn memseg_record_serializer_free(
     serializer: memseg_record_serializer,
 ) -> memseg_status {
     ffi_boundary!({
-        if serializer.bits != 0 {
-            drop(SERIALIZERS.remove_if(serializer.bits, |_| Ok::<_, FfiError>(()))?);
-        }
+        drop(SERIALIZERS.free(serializer.bits)?);
         Ok(())
     })
 }
@@ -150,9 +148,8 @@ pub unsafe extern "C" fn memseg_record_serializer_serialize(
     len: usize,
 ) -> memseg_status {
     ffi_boundary!({
-        let ptr = byte_buffer(record, len, "record")?;
-        // SAFETY: the caller promises `len` readable bytes.
-        let bytes = unsafe { std::slice::from_raw_parts(ptr, len) };
+        // SAFETY: the caller promises `record` is NULL with `len` 0, or has `len` readable bytes.
+        let bytes = unsafe { host_bytes(record, len, "record")? };
         let object = SERIALIZERS.get(serializer.bits)?;
         lock(&object).serialize_record(bytes)?;
         Ok(())
@@ -295,9 +292,7 @@ pub extern "C" fn memseg_record_deserializer_free(
     deserializer: memseg_record_deserializer,
 ) -> memseg_status {
     ffi_boundary!({
-        if deserializer.bits != 0 {
-            drop(DESERIALIZERS.remove_if(deserializer.bits, |_| Ok::<_, FfiError>(()))?);
-        }
+        drop(DESERIALIZERS.free(deserializer.bits)?);
         Ok(())
     })
 }

@@ -4,7 +4,7 @@
 use std::ffi::c_char;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::args::{byte_buffer, checked_out, write_out};
+use super::args::{checked_out, host_bytes, host_bytes_mut, write_out};
 use super::handle::{HandleKind, HandleTable};
 use super::status::{FfiError, memseg_status};
 use super::view::{copy_text_out, copy_units_out, host_str, host_units};
@@ -106,16 +106,16 @@ pub(crate) unsafe fn serialization_reader_read<T: Primitive>(
 ///
 /// # Safety
 /// `data` must be NULL (with `len` 0) or readable for `len` bytes.
-unsafe fn host_bytes(data: *const u8, len: usize) -> Result<Vec<u8>, FfiError> {
-    let ptr = byte_buffer(data, len, "data")?;
+unsafe fn host_bytes_copy(data: *const u8, len: usize) -> Result<Vec<u8>, FfiError> {
+    // SAFETY: passed on from the caller.
+    let bytes = unsafe { host_bytes(data, len, "data")? };
     let mut copy = Vec::new();
     copy.try_reserve_exact(len)
         .map_err(|e| Error::AllocationFailed {
             size: len,
             reason: e.to_string(),
         })?;
-    // SAFETY: the caller promises `len` readable bytes.
-    copy.extend_from_slice(unsafe { std::slice::from_raw_parts(ptr, len) });
+    copy.extend_from_slice(bytes);
     Ok(copy)
 }
 
@@ -154,9 +154,7 @@ pub extern "C" fn memseg_serialization_buffer_free(
     buffer: memseg_serialization_buffer,
 ) -> memseg_status {
     ffi_boundary!({
-        if buffer.bits != 0 {
-            drop(BUFFERS.remove_if(buffer.bits, |_| Ok::<_, FfiError>(()))?);
-        }
+        drop(BUFFERS.free(buffer.bits)?);
         Ok(())
     })
 }
@@ -170,9 +168,8 @@ pub unsafe extern "C" fn memseg_serialization_buffer_write_bytes(
     len: usize,
 ) -> memseg_status {
     ffi_boundary!({
-        let src = byte_buffer(src, len, "src")?;
-        // SAFETY: the caller promises `len` readable bytes at `src`.
-        let bytes = unsafe { std::slice::from_raw_parts(src, len) };
+        // SAFETY: the caller promises `src` is NULL with `len` 0, or has `len` readable bytes.
+        let bytes = unsafe { host_bytes(src, len, "src")? };
         with_buffer(buffer, |b| b.write_bytes(bytes))
     })
 }
@@ -303,7 +300,7 @@ pub unsafe extern "C" fn memseg_serialization_reader_new(
     ffi_boundary!({
         let out = checked_out(out_reader, "out_reader")?;
         // SAFETY: the caller promises `len` readable bytes.
-        let copy = unsafe { host_bytes(data, len)? };
+        let copy = unsafe { host_bytes_copy(data, len)? };
         let bits = READERS.insert_with(
             || {
                 let reader = SerializationReader::new(copy);
@@ -326,7 +323,7 @@ pub unsafe extern "C" fn memseg_serialization_reader_set_buffer(
 ) -> memseg_status {
     ffi_boundary!({
         // SAFETY: the caller promises `len` readable bytes.
-        let copy = unsafe { host_bytes(data, len)? };
+        let copy = unsafe { host_bytes_copy(data, len)? };
         with_reader(reader, |r| {
             r.set_buffer(copy);
             Ok(())
@@ -341,9 +338,7 @@ pub extern "C" fn memseg_serialization_reader_free(
     reader: memseg_serialization_reader,
 ) -> memseg_status {
     ffi_boundary!({
-        if reader.bits != 0 {
-            drop(READERS.remove_if(reader.bits, |_| Ok::<_, FfiError>(()))?);
-        }
+        drop(READERS.free(reader.bits)?);
         Ok(())
     })
 }
@@ -357,9 +352,8 @@ pub unsafe extern "C" fn memseg_serialization_reader_read_bytes(
     len: usize,
 ) -> memseg_status {
     ffi_boundary!({
-        let dst = byte_buffer(dst, len, "dst")?.cast_mut();
-        // SAFETY: the caller promises `len` writable bytes at `dst`.
-        let bytes = unsafe { std::slice::from_raw_parts_mut(dst, len) };
+        // SAFETY: the caller promises `dst` is NULL with `len` 0, or has `len` writable bytes.
+        let bytes = unsafe { host_bytes_mut(dst, len, "dst")? };
         with_reader(reader, |r| Ok(r.read_fully(bytes)?))
     })
 }

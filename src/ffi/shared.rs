@@ -162,10 +162,9 @@ pub unsafe extern "C" fn memseg_shared_release(
     out_last: *mut bool,
 ) -> memseg_status {
     ffi_boundary!({
-        if shared.bits == 0 {
+        let Some(entry) = SHARED.free(shared.bits)? else {
             return Ok(());
-        }
-        let entry = SHARED.remove_if(shared.bits, |_| Ok::<(), HandleError>(()))?;
+        };
         let resource = lock(&entry).take();
         let last = resource.is_some_and(SharedResource::release);
         if let Some(out) = NonNull::new(out_last) {

@@ -10,7 +10,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::args::{byte_buffer, checked_out, write_out};
+use super::args::{byte_buffer, checked_out, host_bytes, write_out};
 use super::handle::{HandleKind, HandleTable};
 use super::lease::{memseg_lease, with_lease};
 use super::status::{FfiError, memseg_status};
@@ -332,10 +332,9 @@ pub unsafe extern "C" fn memseg_sorter_add(
     len: usize,
 ) -> memseg_status {
     ffi_boundary!({
-        let record = byte_buffer(record, len, "record")?;
+        // SAFETY: the caller promises `record` is NULL with `len` 0, or has `len` readable bytes.
+        let bytes = unsafe { host_bytes(record, len, "record")? };
         let entry = SORTERS.get(sorter.bits)?;
-        // SAFETY: the caller promises `record` is readable for `len` bytes (or `len` is 0).
-        let bytes = unsafe { std::slice::from_raw_parts(record, len) };
         lock(&entry).add(bytes)?;
         Ok(())
     })
@@ -424,11 +423,7 @@ pub unsafe extern "C" fn memseg_sorter_stats(
 #[unsafe(no_mangle)]
 pub extern "C" fn memseg_sorter_free(sorter: memseg_sorter) -> memseg_status {
     ffi_boundary!({
-        if sorter.bits == 0 {
-            return Ok(());
-        }
-        let entry = SORTERS.remove_if(sorter.bits, |_| Ok::<(), FfiError>(()))?;
-        drop(entry);
+        drop(SORTERS.free(sorter.bits)?);
         Ok(())
     })
 }
@@ -516,9 +511,8 @@ pub unsafe extern "C" fn memseg_normkey_put_bytes(
     src_len: usize,
 ) -> memseg_status {
     ffi_boundary!({
-        let src = byte_buffer(src, src_len, "src")?;
-        // SAFETY: the caller promises `src` is readable for `src_len` bytes (or it is 0).
-        let value = unsafe { std::slice::from_raw_parts(src, src_len) };
+        // SAFETY: the caller promises `src` is NULL with `src_len` 0, or has `src_len` readable bytes.
+        let value = unsafe { host_bytes(src, src_len, "src")? };
         // SAFETY: passed on from the caller.
         let status = unsafe { put_key(dst, dst_len, |d| normkey::put_bytes(d, value, dst_len)) };
         match status {

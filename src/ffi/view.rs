@@ -12,7 +12,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::args::{byte_buffer, checked_out, write_out};
+use super::args::{byte_buffer, checked_out, host_bytes, host_bytes_mut, write_out};
 use super::buffer::{memseg_buffer, register_buffer};
 use super::handle::{HandleError, HandleKind, HandleTable};
 use super::lease::{allocate_lent, check_lease, memseg_lease, release_lent};
@@ -687,9 +687,7 @@ pub unsafe extern "C" fn memseg_output_view_take_buffers(
 #[unsafe(no_mangle)]
 pub extern "C" fn memseg_output_view_free(view: memseg_output_view) -> memseg_status {
     ffi_boundary!({
-        if view.bits != 0 {
-            drop(OUTPUT_VIEWS.remove_if(view.bits, |_| Ok::<_, FfiError>(()))?);
-        }
+        drop(OUTPUT_VIEWS.free(view.bits)?);
         Ok(())
     })
 }
@@ -702,9 +700,8 @@ pub unsafe extern "C" fn memseg_output_view_write_bytes(
     len: usize,
 ) -> memseg_status {
     ffi_boundary!({
-        let src = byte_buffer(src, len, "src")?;
-        // SAFETY: the caller promises `len` readable bytes at `src`.
-        let bytes = unsafe { std::slice::from_raw_parts(src, len) };
+        // SAFETY: the caller promises `src` is NULL with `len` 0, or has `len` readable bytes.
+        let bytes = unsafe { host_bytes(src, len, "src")? };
         with_output(view, |v| v.write_bytes(bytes))
     })
 }
@@ -935,9 +932,7 @@ pub unsafe extern "C" fn memseg_input_view_new(
 #[unsafe(no_mangle)]
 pub extern "C" fn memseg_input_view_free(view: memseg_input_view) -> memseg_status {
     ffi_boundary!({
-        if view.bits != 0 {
-            drop(INPUT_VIEWS.remove_if(view.bits, |_| Ok::<_, FfiError>(()))?);
-        }
+        drop(INPUT_VIEWS.free(view.bits)?);
         Ok(())
     })
 }
@@ -952,9 +947,8 @@ pub unsafe extern "C" fn memseg_input_view_read_bytes(
     len: usize,
 ) -> memseg_status {
     ffi_boundary!({
-        let dst = byte_buffer(dst, len, "dst")?.cast_mut();
-        // SAFETY: the caller promises `len` writable bytes at `dst`.
-        let bytes = unsafe { std::slice::from_raw_parts_mut(dst, len) };
+        // SAFETY: the caller promises `dst` is NULL with `len` 0, or has `len` writable bytes.
+        let bytes = unsafe { host_bytes_mut(dst, len, "dst")? };
         with_input(view, len, |v| v.read_fully(bytes))
     })
 }
