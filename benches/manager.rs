@@ -25,6 +25,10 @@ use memseg::ffi::{
 use memseg::ffi::{memseg_lease_allocate, memseg_lease_open, memseg_lease_release};
 use memseg::manager::{Allocation, Lease, ManagerConfig, MemoryKind, MemoryManager};
 
+#[path = "common/mod.rs"]
+mod common;
+use common::median;
+
 const PAGE: usize = 32 * 1024;
 const PAGES: usize = 256;
 
@@ -125,16 +129,6 @@ fn run(variant: Variant, fixture: &Fixture, mine: &PerThread, iters: usize) -> f
         }
     }
     start.elapsed().as_nanos() as f64 / iters as f64
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
 }
 
 /// One round of every variant on `threads` threads; returns ns/op per variant (the mean over

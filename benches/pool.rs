@@ -25,13 +25,12 @@ use crossbeam_queue::ArrayQueue;
 use memseg::ffi::{memseg_buffer, memseg_buffer_release, memseg_local_pool_request, memseg_status};
 use memseg::pool::{BufferConsumer, LocalPoolConfig, NetworkBufferPool, SegmentMemory};
 
+#[path = "common/mod.rs"]
+mod common;
+use common::median;
+
 const SEGMENT: usize = 32 * 1024;
 const CHUNK: usize = 256;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
 
 /// Runs each variant `rounds` times, interleaved, rotating the order; returns the medians of
 /// ns per operation.

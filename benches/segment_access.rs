@@ -15,11 +15,15 @@
 //! runs once on a few segments, as a smoke test of the programs and their checksums.
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 use memseg::{ByteOrder, OffHeapOptions, Segment};
+
+#[path = "common/mod.rs"]
+mod common;
+use common::{find_library, host_triple, load_average, median};
 
 const SEGMENT_SIZE: usize = 32 * 1024;
 const WORDS: usize = SEGMENT_SIZE / 8;
@@ -99,60 +103,7 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
 
-/// The 1, 5 and 15 minute load averages (Linux): the machine is shared, so say how busy.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|text| {
-            text.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_else(|_| "unknown".into())
-}
-
 // ---- C --------------------------------------------------------------------------------------
-
-/// The target triple of the toolchain that built this bench (benches run on the host).
-fn host_triple() -> String {
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    Command::new(rustc)
-        .arg("-vV")
-        .output()
-        .ok()
-        .and_then(|out| {
-            String::from_utf8(out.stdout)
-                .ok()?
-                .lines()
-                .find_map(|line| {
-                    line.strip_prefix("host: ")
-                        .map(|triple| triple.trim().to_string())
-                })
-        })
-        .unwrap_or_else(|| format!("{}-unknown-linux-gnu", std::env::consts::ARCH))
-}
-
-/// The shared library cargo built together with this executable: in `target/<profile>/deps`
-/// beside it, or (after a plain `cargo build`) one level up.
-fn find_library() -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    let deps = exe.parent().ok_or("the executable has no directory")?;
-    let candidates = [
-        deps.join("libmemseg.so"),
-        deps.parent()
-            .map_or_else(PathBuf::new, |p| p.join("libmemseg.so")),
-    ];
-    candidates
-        .iter()
-        .find(|p| p.is_file())
-        .cloned()
-        .ok_or_else(|| {
-            format!(
-                "libmemseg.so not found in {} or its parent; run `cargo build --release` first",
-                deps.display()
-            )
-        })
-}
 
 /// Compiles `benches/segment_access.c` into `out`, with the vectorizer on or off.
 fn compile_c(lib_dir: &Path, out: &Path, vectorize: bool) -> Result<String, String> {
@@ -242,16 +193,6 @@ fn run_c(config: &Config) -> Result<bool, String> {
 }
 
 // ---- Rust -----------------------------------------------------------------------------------
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
-}
 
 /// The words of a segment as a plain slice (segments are page aligned).
 fn words(segment: &Segment) -> &[u64] {

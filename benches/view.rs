@@ -22,11 +22,15 @@
 //! stream, as a smoke test; the figures then mean nothing.
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
 use memseg::Segment;
+
+#[path = "common/mod.rs"]
+mod common;
+use common::{find_library, host_triple, median};
 use memseg::ffi::{
     memseg_input_view, memseg_input_view_free, memseg_input_view_new, memseg_input_view_read_u64,
     memseg_output_view, memseg_output_view_free, memseg_output_view_new,
@@ -44,11 +48,6 @@ fn time<R>(f: impl FnOnce() -> R) -> (f64, R) {
     let start = Instant::now();
     let r = f();
     (start.elapsed().as_secs_f64() * 1e9, r)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
 }
 
 fn value(i: u64, seed: u64) -> u64 {
@@ -351,36 +350,6 @@ fn main() {
 }
 
 // ---- C --------------------------------------------------------------------------------------
-
-/// The target triple of the toolchain that built this bench (benches run on the host).
-fn host_triple() -> String {
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    Command::new(rustc)
-        .arg("-vV")
-        .output()
-        .ok()
-        .and_then(|out| {
-            String::from_utf8(out.stdout)
-                .ok()?
-                .lines()
-                .find_map(|line| {
-                    line.strip_prefix("host: ")
-                        .map(|triple| triple.trim().to_string())
-                })
-        })
-        .unwrap_or_else(|| format!("{}-unknown-linux-gnu", std::env::consts::ARCH))
-}
-
-/// The shared library cargo built together with this executable (in `deps/` beside it, or
-/// one level up after a plain `cargo build`).
-fn find_library() -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    let deps = exe.parent().ok_or("the executable has no directory")?;
-    [deps.join("libmemseg.so"), deps.join("../libmemseg.so")]
-        .into_iter()
-        .find(|p| p.is_file())
-        .ok_or_else(|| format!("libmemseg.so not found in {}", deps.display()))
-}
 
 fn compile_c(lib_dir: &Path, out: &Path) -> Result<(), String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
