@@ -74,21 +74,40 @@ fn check_segment(what: &str, index: usize, handle: memseg_segment) -> Result<(),
     })
 }
 
-/// The source of an output view: the host's segment handles, handed out in order, and then,
-/// for a view on a lease, pages the lease allocates (lent to the host as segment handles).
+/// The source of an output view: the host's segment handles, handed out in order, and then
+/// whatever its supply lends (pages of a lease, buffers of a local pool), as segment handles.
 struct HandleSource {
     pending: VecDeque<memseg_segment>,
     /// Handed out to the view, in order: the view's segments, then its spare ones.
     issued: Vec<memseg_segment>,
     /// A handle failure inside `next_segment`, which the trait's error type cannot carry.
     failure: Option<FfiError>,
-    /// Where pages come from once `pending` is used up, if anywhere.
-    lease: Option<memseg_lease>,
+    /// Where pages come from once `pending` is used up.
+    supply: Supply,
     /// The pages written into, set when the view is freed: they stay with the lease.
     keep: Vec<memseg_segment>,
-    /// For a view on a local buffer pool: the pool, and the buffers whose memory is lent
-    /// under the segment handles the view writes into (by handle bits).
-    pool: Option<PoolPages>,
+}
+
+/// Where an output view over handles gets pages beyond those the host listed.
+enum Supply {
+    /// Nowhere: past the listed segments, writes are `OUT_OF_SEGMENTS`.
+    Listed,
+    /// A lease: its pages are lent to the host, as `memseg_lease_allocate()` lends them.
+    Lease(memseg_lease),
+    /// A local buffer pool: its buffers, lent under segment handles while the view writes.
+    Pool(PoolPages),
+}
+
+impl HandleSource {
+    fn new(pending: VecDeque<memseg_segment>, supply: Supply) -> Self {
+        HandleSource {
+            pending,
+            issued: Vec::new(),
+            failure: None,
+            supply,
+            keep: Vec::new(),
+        }
+    }
 }
 
 /// The buffers of a local pool that an output view writes into.
@@ -137,23 +156,19 @@ impl HandleSource {
         if let Some(&handle) = self.pending.front() {
             return Ok(handle);
         }
-        if let Some(pages) = &mut self.pool {
-            let page = pages.lend_next()?;
-            self.pending.push_back(page);
-            return Ok(page);
-        }
-        match self.lease {
-            Some(lease) => {
-                let page = allocate_lent(lease)?;
-                self.pending.push_back(page);
-                Ok(page)
+        let page = match &mut self.supply {
+            Supply::Pool(pages) => pages.lend_next()?,
+            Supply::Lease(lease) => allocate_lent(*lease)?,
+            Supply::Listed => {
+                return Err(Error::OutOfSegments(format!(
+                    "all {} segments given to the output view are taken",
+                    self.issued.len()
+                ))
+                .into());
             }
-            None => Err(Error::OutOfSegments(format!(
-                "all {} segments given to the output view are taken",
-                self.issued.len()
-            ))
-            .into()),
-        }
+        };
+        self.pending.push_back(page);
+        Ok(page)
     }
 }
 
@@ -161,7 +176,7 @@ impl Drop for HandleSource {
     /// Pages a lease gave the view that it never wrote into go back to the lease; the pages
     /// written stay with the lease (and the host), listed by `memseg_output_view_segments()`.
     fn drop(&mut self) {
-        if let Some(lease) = self.lease {
+        if let Supply::Lease(lease) = self.supply {
             for page in self.pending.drain(..).filter(|p| !self.keep.contains(p)) {
                 // Refused only if the host released the page or closed the lease already.
                 let _ = release_lent(lease, page);
@@ -492,14 +507,7 @@ pub unsafe extern "C" fn memseg_output_view_new(
             ))
             .into());
         }
-        let source = HandleSource {
-            pending: list.iter().copied().collect(),
-            issued: Vec::new(),
-            failure: None,
-            lease: None,
-            keep: Vec::new(),
-            pool: None,
-        };
+        let source = HandleSource::new(list.iter().copied().collect(), Supply::Listed);
         // SAFETY: `out` was checked non-null; the caller promises it is writable.
         unsafe { write_out(out, register_output_view(source)?) };
         Ok(())
@@ -541,14 +549,7 @@ pub unsafe extern "C" fn memseg_output_view_new_on_lease(
     ffi_boundary!({
         let out = checked_out(out_view, "out_view")?;
         check_lease(lease)?;
-        let source = HandleSource {
-            pending: VecDeque::new(),
-            issued: Vec::new(),
-            failure: None,
-            lease: Some(lease),
-            keep: Vec::new(),
-            pool: None,
-        };
+        let source = HandleSource::new(VecDeque::new(), Supply::Lease(lease));
         // SAFETY: `out` was checked non-null; the caller promises it is writable.
         unsafe { write_out(out, register_output_view(source)?) };
         Ok(())
@@ -579,21 +580,15 @@ pub unsafe extern "C" fn memseg_output_view_new_on_local_pool(
         let pool = local_pool_of(pool)?;
         let id = (HandleKind::OutputView as u64) << 56
             | NEXT_POOL_LENDER.fetch_add(1, Ordering::Relaxed);
-        let source = HandleSource {
-            pending: VecDeque::new(),
-            issued: Vec::new(),
-            failure: None,
-            lease: None,
-            keep: Vec::new(),
-            pool: Some(PoolPages {
-                pool,
-                lender: Lender {
-                    id,
-                    what: Arc::from(format!("an output view on a local buffer pool ({id:#x})")),
-                },
-                buffers: HashMap::new(),
-            }),
+        let pages = PoolPages {
+            pool,
+            lender: Lender {
+                id,
+                what: Arc::from(format!("an output view on a local buffer pool ({id:#x})")),
+            },
+            buffers: HashMap::new(),
         };
+        let source = HandleSource::new(VecDeque::new(), Supply::Pool(pages));
         // SAFETY: `out` was checked non-null; the caller promises it is writable.
         unsafe { write_out(out, register_output_view(source)?) };
         Ok(())
@@ -622,7 +617,7 @@ pub unsafe extern "C" fn memseg_output_view_take_buffers(
         let object = OUTPUT_VIEWS.get(view.bits)?;
         let mut guard = lock(&object);
         let inner = &mut guard.view;
-        if inner.source().pool.is_none() {
+        if !matches!(inner.source().supply, Supply::Pool(_)) {
             return Err(Error::invalid(
                 "the output view does not write into a local buffer pool; only \
                  memseg_output_view_new_on_local_pool() views hand out buffers",
@@ -659,7 +654,9 @@ pub unsafe extern "C" fn memseg_output_view_take_buffers(
         inner.reset();
         let source = inner.source_mut();
         source.pending.retain(|h| !handles.contains(h));
-        let pages = source.pool.as_mut().expect("checked above");
+        let Supply::Pool(pages) = &mut source.supply else {
+            unreachable!("checked above")
+        };
         let mut buffers = Vec::with_capacity(written);
         for (handle, size) in handles.iter().zip(sizes) {
             let buffer = pages
