@@ -114,13 +114,6 @@ impl SerializationBuffer {
         let target = needed.max(self.buf.len().saturating_mul(2)).max(16);
         grow_to(&mut self.buf, target).or_else(|_| grow_to(&mut self.buf, needed))
     }
-
-    #[cold]
-    #[inline(never)]
-    fn write_growing<T: Primitive>(&mut self, value: T, order: ByteOrder) -> Result<()> {
-        self.grow(T::SIZE)?;
-        self.write(value, order)
-    }
 }
 
 /// Grows `buf` (zero-filled) to `len` bytes, reporting a refusal instead of aborting.
@@ -138,16 +131,25 @@ fn grow_to(buf: &mut Vec<u8>, len: usize) -> Result<()> {
 }
 
 impl DataOutput for SerializationBuffer {
+    /// One bounds check on the room left, then the store. Growing is an out-of-line call
+    /// *before* the store, which both paths share (as `Vec::extend_from_slice` does): a slow
+    /// path that wrote the value itself would rejoin a caller's loop with `pos` known only in
+    /// memory, and the loop would reload and store `pos` on every value, a store-to-load
+    /// forward on its critical path. This way `pos` stays in a register across the loop.
     #[inline(always)]
     fn write<T: Primitive>(&mut self, value: T, order: ByteOrder) -> Result<()> {
-        let end = self.pos + T::SIZE;
-        if end <= self.buf.len() {
-            // SAFETY: `[pos, end)` lies inside `buf`'s initialized length.
-            unsafe { value.store(self.buf.as_mut_ptr().add(self.pos), order) };
-            self.pos = end;
-            return Ok(());
+        // `pos <= buf.len()` always: no underflow.
+        if self.buf.len() - self.pos < T::SIZE {
+            self.grow(T::SIZE)?;
         }
-        self.write_growing(value, order)
+        // Read before the store: the compiler cannot tell that the store through the
+        // buffer's pointer leaves `self.pos` alone, and would read it back from memory.
+        let pos = self.pos;
+        // SAFETY: `[pos, pos + SIZE)` lies inside `buf`'s initialized length (checked, or
+        // grown to it).
+        unsafe { value.store(self.buf.as_mut_ptr().add(pos), order) };
+        self.pos = pos + T::SIZE;
+        Ok(())
     }
 
     fn write_bytes(&mut self, src: &[u8]) -> Result<()> {

@@ -189,28 +189,37 @@ impl<S: SegmentSource> OutputView<S> {
         self.pos = 0;
     }
 
+    /// Writes a value that does not fit in the rest of the current segment, and returns the
+    /// position after it (in the segment that is current then).
     #[cold]
     #[inline(never)]
-    fn write_straddling<T: Primitive>(&mut self, value: T, order: ByteOrder) -> Result<()> {
+    fn write_straddling<T: Primitive>(&mut self, value: T, order: ByteOrder) -> Result<usize> {
         let mut bytes = [0u8; 8];
         // SAFETY: `bytes` has room for every primitive (at most 8 bytes).
         unsafe { value.store(bytes.as_mut_ptr(), order) };
-        self.write_bytes(&bytes[..T::SIZE])
+        self.write_bytes(&bytes[..T::SIZE])?;
+        Ok(self.pos)
     }
 }
 
 impl<S: SegmentSource> DataOutput for OutputView<S> {
+    /// One bounds check, one store, one add. Both paths end by storing `pos` from a
+    /// register (the slow one returns it): a caller's loop then keeps `pos` in a register
+    /// instead of reading it back from memory for every value (a store-to-load forward on
+    /// the loop's critical path).
     #[inline(always)]
     fn write<T: Primitive>(&mut self, value: T, order: ByteOrder) -> Result<()> {
-        // `pos <= region.len() <= isize::MAX`: no overflow.
-        let end = self.pos + T::SIZE;
-        if end <= self.region.len() {
-            // SAFETY: `[pos, end)` lies in the current segment, which `self.segments` owns.
-            unsafe { value.store(self.region.as_ptr().add(self.pos), order) };
-            self.pos = end;
-            return Ok(());
+        let pos = self.pos;
+        // `pos <= region.len()` always: no underflow.
+        if self.region.len() - pos >= T::SIZE {
+            // SAFETY: `[pos, pos + SIZE)` lies in the current segment, which `self.segments`
+            // owns.
+            unsafe { value.store(self.region.as_ptr().add(pos), order) };
+            self.pos = pos + T::SIZE;
+        } else {
+            self.pos = self.write_straddling(value, order)?;
         }
-        self.write_straddling(value, order)
+        Ok(())
     }
 
     fn write_bytes(&mut self, src: &[u8]) -> Result<()> {
