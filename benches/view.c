@@ -2,8 +2,10 @@
  * The view layer from C (see BENCHMARKS.md; run by `cargo bench --bench view`):
  * a stream of big-endian u64 values written and read
  *   (a) in plain malloc'd memory (memcpy + byte swap, what a hand-written serializer does),
- *   (b) through an output/input view's window with the inline accessors of memseg_inline.h
- *       (memseg_raw_put_u64_be / memseg_raw_get_u64_be), one view call per 32 KiB segment,
+ *   (b) through an output/input view's window with the inline accessors of memseg_inline.h,
+ *       one view call per 32 KiB segment: per value at a byte offset (memseg_raw_put_u64_be /
+ *       memseg_raw_get_u64_be, each bounds-checked), and over a span of the window checked once
+ *       (memseg_raw_span64, then memseg_span64_put_u64_be / memseg_span64_get_u64_be by index),
  *   (c) through the view's ABI calls, one call per value (memseg_output_view_write_u64,
  *       memseg_input_view_read_u64).
  * Medians over rounds; ratios are the median of per-round ratios (plain time / view time,
@@ -99,13 +101,18 @@ __attribute__((noinline)) static uint64_t segs_read(uint8_t *const *ptrs, size_t
 }
 
 /* The way a host uses windows in a hot loop: take the view's current segment as a window, run
- * the inline accessors over it (each access still bounds-checked, its status checked), tell
- * the view how far it got, and let the view cross into the next segment — a value that would
- * straddle two segments goes through the view itself. */
-__attribute__((noinline)) static void window_write(const memseg_segment *segs, size_t count,
-                                                   uint64_t n, uint64_t seed) {
+ * inline accessors over it (each access still checked, its status checked), tell the view how
+ * far it got, and let the view cross into the next segment — a value that would straddle two
+ * segments goes through the view itself. `spans` (a constant in each caller) chooses the
+ * accessors: 0, memseg_raw_put/get_u64_be at a byte offset (a bounds check per access); 1, a
+ * span of the window's whole values (memseg_raw_span64, checked once) and
+ * memseg_span64_put/get_u64_be by index, whose check the compiler proves from the loop. */
+static inline __attribute__((always_inline)) void window_write_with(const memseg_segment *segs,
+                                                                    size_t count, uint64_t n,
+                                                                    uint64_t seed, int spans) {
   memseg_output_view w;
   memseg_raw win;
+  memseg_span64 span;
   uint8_t *ptr;
   uint64_t i = 0;
   size_t words, k, size;
@@ -116,10 +123,20 @@ __attribute__((noinline)) static void window_write(const memseg_segment *segs, s
     win.ptr = ptr;
     win.size = size;
     words = win.size / 8 < n - i ? win.size / 8 : (size_t)(n - i);
-    for (k = 0; k < words; k++) {
-      if (memseg_raw_put_u64_be(win, k * 8, value(i + k, seed)) != MEMSEG_STATUS_OK) {
-        fprintf(stderr, "window write refused at %zu\n", k * 8);
-        exit(1);
+    if (spans) {
+      OK(memseg_raw_span64(win, 0, words, &span));
+      for (k = 0; k < span.count; k++) {
+        if (memseg_span64_put_u64_be(span, k, value(i + k, seed)) != MEMSEG_STATUS_OK) {
+          fprintf(stderr, "span write refused at %zu\n", k);
+          exit(1);
+        }
+      }
+    } else {
+      for (k = 0; k < words; k++) {
+        if (memseg_raw_put_u64_be(win, k * 8, value(i + k, seed)) != MEMSEG_STATUS_OK) {
+          fprintf(stderr, "window write refused at %zu\n", k * 8);
+          exit(1);
+        }
       }
     }
     off = words * 8;
@@ -133,10 +150,12 @@ __attribute__((noinline)) static void window_write(const memseg_segment *segs, s
   OK(memseg_output_view_free(w));
 }
 
-__attribute__((noinline)) static uint64_t window_read(const memseg_segment *segs, size_t count,
-                                                      size_t fill, uint64_t n) {
+static inline __attribute__((always_inline)) uint64_t window_read_with(const memseg_segment *segs,
+                                                                       size_t count, size_t fill,
+                                                                       uint64_t n, int spans) {
   memseg_input_view r;
   memseg_raw win;
+  memseg_span64 span;
   const uint8_t *p;
   uint64_t i = 0, sum = 0, v;
   size_t words, k, size;
@@ -148,15 +167,27 @@ __attribute__((noinline)) static uint64_t window_read(const memseg_segment *segs
     win.ptr = (uint8_t *)p;
     win.size = size;
     words = win.size / 8 < n - i ? win.size / 8 : (size_t)(n - i);
-    for (k = 0; k < words; k++) {
-      /* A local of the loop's own: `v` escapes to an ABI call below, which would keep it in
-       * memory and put a store-to-load forward on every iteration's path. */
-      uint64_t x;
-      if (memseg_raw_get_u64_be(win, k * 8, &x) != MEMSEG_STATUS_OK) {
-        fprintf(stderr, "window read refused at %zu\n", k * 8);
-        exit(1);
+    /* `x` is a local of the loop's own: `v` escapes to an ABI call below, which would keep it
+     * in memory and put a store-to-load forward on every iteration's path. */
+    if (spans) {
+      OK(memseg_raw_span64(win, 0, words, &span));
+      for (k = 0; k < span.count; k++) {
+        uint64_t x;
+        if (memseg_span64_get_u64_be(span, k, &x) != MEMSEG_STATUS_OK) {
+          fprintf(stderr, "span read refused at %zu\n", k);
+          exit(1);
+        }
+        sum += x;
       }
-      sum += x;
+    } else {
+      for (k = 0; k < words; k++) {
+        uint64_t x;
+        if (memseg_raw_get_u64_be(win, k * 8, &x) != MEMSEG_STATUS_OK) {
+          fprintf(stderr, "window read refused at %zu\n", k * 8);
+          exit(1);
+        }
+        sum += x;
+      }
     }
     off = words * 8;
     i += words;
@@ -169,6 +200,26 @@ __attribute__((noinline)) static uint64_t window_read(const memseg_segment *segs
   }
   OK(memseg_input_view_free(r));
   return sum;
+}
+
+__attribute__((noinline)) static void window_write(const memseg_segment *segs, size_t count,
+                                                   uint64_t n, uint64_t seed) {
+  window_write_with(segs, count, n, seed, 0);
+}
+
+__attribute__((noinline)) static void span_write(const memseg_segment *segs, size_t count,
+                                                 uint64_t n, uint64_t seed) {
+  window_write_with(segs, count, n, seed, 1);
+}
+
+__attribute__((noinline)) static uint64_t window_read(const memseg_segment *segs, size_t count,
+                                                      size_t fill, uint64_t n) {
+  return window_read_with(segs, count, fill, n, 0);
+}
+
+__attribute__((noinline)) static uint64_t span_read(const memseg_segment *segs, size_t count,
+                                                    size_t fill, uint64_t n) {
+  return window_read_with(segs, count, fill, n, 1);
 }
 
 __attribute__((noinline)) static void call_write(const memseg_segment *segs, size_t count,
@@ -197,6 +248,38 @@ __attribute__((noinline)) static uint64_t call_read(const memseg_segment *segs, 
 
 #define MAX_ROUNDS 64
 
+/* The timed passes; ns[pass][round] is ns per value. */
+enum pass {
+  PLAIN_W, WINDOW_W, SPAN_W, CALL_W, SEGS_W,
+  PLAIN_R, WINDOW_R, SPAN_R, CALL_R, SEGS_R,
+  PASSES
+};
+
+/* The median over rounds of base's time / pass's time (1.0 = as fast as base). */
+static double median_ratio(double ns[][MAX_ROUNDS], enum pass base, enum pass pass,
+                           size_t rounds) {
+  double ratio[MAX_ROUNDS];
+  size_t r;
+  for (r = 0; r < rounds; r++) {
+    ratio[r] = ns[base][r] / ns[pass][r];
+  }
+  return median(ratio, rounds);
+}
+
+/* Whether the segments hold the plain buffer (every few segments compared). */
+static int segments_hold(const memseg_segment *segs, size_t count, const uint8_t *plain,
+                         uint8_t *check, const char *after) {
+  size_t k;
+  for (k = 0; k < count; k += count / 7 + 1) {
+    OK(memseg_segment_get_bytes(segs[k], 0, check, SEGMENT));
+    if (memcmp(check, plain + k * SEGMENT, SEGMENT) != 0) {
+      fprintf(stderr, "after %s, segment %zu differs from the plain buffer\n", after, k);
+      return 0;
+    }
+  }
+  return 1;
+}
+
 int main(int argc, char **argv) {
   size_t mib = argc > 1 ? (size_t)strtoul(argv[1], NULL, 10) : 64;
   size_t rounds = argc > 2 ? (size_t)strtoul(argv[2], NULL, 10) : 9;
@@ -206,9 +289,8 @@ int main(int argc, char **argv) {
   uint8_t *check = (uint8_t *)malloc(SEGMENT);
   memseg_segment *segs = (memseg_segment *)calloc(count, sizeof *segs);
   uint8_t **ptrs = (uint8_t **)calloc(count, sizeof *ptrs);
-  double pw[MAX_ROUNDS], pr[MAX_ROUNDS], ww[MAX_ROUNDS], wr[MAX_ROUNDS], cw[MAX_ROUNDS],
-      cr[MAX_ROUNDS], rww[MAX_ROUNDS], rwr[MAX_ROUNDS], rcw[MAX_ROUNDS], rcr[MAX_ROUNDS],
-      sw[MAX_ROUNDS], sr[MAX_ROUNDS], rsw[MAX_ROUNDS], rsr[MAX_ROUNDS];
+  static double ns[PASSES][MAX_ROUNDS];
+  double m[PASSES];
   int failed = 0;
   if (mib == 0 || rounds == 0 || rounds > MAX_ROUNDS || plain == NULL || check == NULL ||
       segs == NULL || ptrs == NULL) {
@@ -222,77 +304,106 @@ int main(int argc, char **argv) {
   }
   for (r = 0; r < rounds; r++) {
     uint64_t seed = r * 7919 + 3, want = 0, i;
-    double t0, t1, t2, t3, t4, t5, t6, u0, u1, u2;
-    uint64_t s_plain, s_window, s_call, s_call_plain, s_segs;
+    uint64_t s_plain, s_window, s_span, s_call, s_call_plain, s_segs;
+    double t[6];
+    /* Window and span passes swap places every round. */
+    int span_first = (int)(r % 2);
     for (i = 0; i < n; i++) {
       want += value(i, seed);
     }
-    u0 = now_ns();
+    t[0] = now_ns();
     segs_write(ptrs, count, seed);
-    u1 = now_ns();
+    t[1] = now_ns();
     s_segs = segs_read(ptrs, count);
-    u2 = now_ns();
-    t0 = now_ns();
+    t[2] = now_ns();
+    ns[SEGS_W][r] = (t[1] - t[0]) / (double)n;
+    ns[SEGS_R][r] = (t[2] - t[1]) / (double)n;
+
+    t[0] = now_ns();
     plain_write(plain, n, seed);
-    t1 = now_ns();
-    window_write(segs, count, n, seed);
-    t2 = now_ns();
-    s_plain = plain_read(plain, n);
-    t3 = now_ns();
-    s_window = window_read(segs, count, SEGMENT, n);
-    t4 = now_ns();
-    /* The same bytes: the segments hold the plain buffer. */
-    for (k = 0; k < count; k += count / 7 + 1) {
-      OK(memseg_segment_get_bytes(segs[k], 0, check, SEGMENT));
-      if (memcmp(check, plain + k * SEGMENT, SEGMENT) != 0) {
-        fprintf(stderr, "segment %zu differs from the plain buffer\n", k);
-        failed = 1;
+    t[1] = now_ns();
+    ns[PLAIN_W][r] = (t[1] - t[0]) / (double)n;
+    for (k = 0; k < 2; k++) {
+      int span = (int)k != span_first;
+      t[0] = now_ns();
+      if (span) {
+        span_write(segs, count, n, seed);
+      } else {
+        window_write(segs, count, n, seed);
       }
+      t[1] = now_ns();
+      ns[span ? SPAN_W : WINDOW_W][r] = (t[1] - t[0]) / (double)n;
+      failed |= !segments_hold(segs, count, plain, check, span ? "span_write" : "window_write");
     }
+
+    t[0] = now_ns();
+    s_plain = plain_read(plain, n);
+    t[1] = now_ns();
+    ns[PLAIN_R][r] = (t[1] - t[0]) / (double)n;
+    s_window = s_span = 0;
+    for (k = 0; k < 2; k++) {
+      int span = (int)k != span_first;
+      uint64_t sum;
+      t[0] = now_ns();
+      sum = span ? span_read(segs, count, SEGMENT, n) : window_read(segs, count, SEGMENT, n);
+      t[1] = now_ns();
+      ns[span ? SPAN_R : WINDOW_R][r] = (t[1] - t[0]) / (double)n;
+      *(span ? &s_span : &s_window) = sum;
+    }
+
+    t[0] = now_ns();
     call_write(segs, count, call_n, seed);
-    t5 = now_ns();
+    t[1] = now_ns();
     s_call = call_read(segs, count, SEGMENT, call_n);
-    t6 = now_ns();
+    t[2] = now_ns();
+    ns[CALL_W][r] = (t[1] - t[0]) / (double)call_n;
+    ns[CALL_R][r] = (t[2] - t[1]) / (double)call_n;
     s_call_plain = plain_read(plain, call_n);
-    if (s_plain != want || s_window != want || s_call != s_call_plain || s_segs != want) {
+    if (s_plain != want || s_window != want || s_span != want || s_call != s_call_plain ||
+        s_segs != want) {
       fprintf(stderr, "checksum mismatch\n");
       failed = 1;
     }
-    pw[r] = (t1 - t0) / (double)n;
-    ww[r] = (t2 - t1) / (double)n;
-    pr[r] = (t3 - t2) / (double)n;
-    wr[r] = (t4 - t3) / (double)n;
-    cw[r] = (t5 - t4) / (double)call_n;
-    cr[r] = (t6 - t5) / (double)call_n;
-    rww[r] = pw[r] / ww[r];
-    rwr[r] = pr[r] / wr[r];
-    rcw[r] = pw[r] / cw[r];
-    rcr[r] = pr[r] / cr[r];
-    sw[r] = (u1 - u0) / (double)n;
-    sr[r] = (u2 - u1) / (double)n;
-    rsw[r] = sw[r] / ww[r];
-    rsr[r] = sr[r] / wr[r];
+  }
+  for (k = 0; k < PASSES; k++) {
+    double copy[MAX_ROUNDS];
+    memcpy(copy, ns[k], rounds * sizeof copy[0]);
+    m[k] = median(copy, rounds);
   }
   printf("\nview from C: streaming big-endian u64, %zu MiB in 32 KiB heap segments, %zu rounds "
          "(medians; ratio = plain time / view time)\n",
          mib, rounds);
-  printf("  write: plain memory (memcpy + bswap)                   %7.3f ns/value\n",
-         median(pw, rounds));
-  printf("  write: output view window + memseg_raw_put_u64_be     %7.3f ns/value   ratio %5.2f x\n",
-         median(ww, rounds), median(rww, rounds));
-  printf("  write: memseg_output_view_write_u64, a call per value %7.3f ns/value   ratio %5.2f x\n",
-         median(cw, rounds), median(rcw, rounds));
-  printf("  read:  plain memory (memcpy + bswap)                   %7.3f ns/value\n",
-         median(pr, rounds));
-  printf("  read:  input view window + memseg_raw_get_u64_be      %7.3f ns/value   ratio %5.2f x\n",
-         median(wr, rounds), median(rwr, rounds));
-  printf("  read:  memseg_input_view_read_u64, a call per value   %7.3f ns/value   ratio %5.2f x\n",
-         median(cr, rounds), median(rcr, rounds));
+  {
+    /* Each row: a pass and the plain pass it is compared with (itself for the baselines). */
+    static const struct {
+      const char *what;
+      enum pass pass, base;
+    } rows[] = {
+        {"write: plain memory (memcpy + bswap)", PLAIN_W, PLAIN_W},
+        {"write: output view window + memseg_raw_put_u64_be", WINDOW_W, PLAIN_W},
+        {"write: output view window + memseg_span64_put_u64_be", SPAN_W, PLAIN_W},
+        {"write: memseg_output_view_write_u64, a call per value", CALL_W, PLAIN_W},
+        {"read:  plain memory (memcpy + bswap)", PLAIN_R, PLAIN_R},
+        {"read:  input view window + memseg_raw_get_u64_be", WINDOW_R, PLAIN_R},
+        {"read:  input view window + memseg_span64_get_u64_be", SPAN_R, PLAIN_R},
+        {"read:  memseg_input_view_read_u64, a call per value", CALL_R, PLAIN_R},
+    };
+    for (k = 0; k < sizeof rows / sizeof rows[0]; k++) {
+      printf("  %-55s %7.3f ns/value", rows[k].what, m[rows[k].pass]);
+      if (rows[k].pass != rows[k].base) {
+        printf("   ratio %5.2f x", median_ratio(ns, rows[k].base, rows[k].pass, rounds));
+      }
+      printf("\n");
+    }
+  }
   printf("  against plain loops over the same segments' memory (the view's own pages):\n");
-  printf("  write: plain, same segments                           %7.3f ns/value   window ratio %5.2f x\n",
-         median(sw, rounds), median(rsw, rounds));
-  printf("  read:  plain, same segments                           %7.3f ns/value   window ratio %5.2f x\n",
-         median(sr, rounds), median(rsr, rounds));
+  for (k = 0; k < 2; k++) {
+    enum pass segs_pass = k ? SEGS_R : SEGS_W;
+    printf("  %s plain, same segments   %7.3f ns/value   window ratio %5.2f x   span ratio %5.2f x\n",
+           k ? "read: " : "write:", m[segs_pass],
+           median_ratio(ns, segs_pass, k ? WINDOW_R : WINDOW_W, rounds),
+           median_ratio(ns, segs_pass, k ? SPAN_R : SPAN_W, rounds));
+  }
   for (k = 0; k < count; k++) {
     OK(memseg_segment_free(segs[k]));
   }

@@ -16,7 +16,8 @@
 //!
 //! Then the same from C (`benches/view.c`, compiled with the `cc` crate's compiler at `-O3`
 //! against the `libmemseg.so` of this build): plain memory against the views' windows with
-//! the inline accessors of `memseg_inline.h`, and against one ABI call per value.
+//! the inline accessors of `memseg_inline.h` (per value at a byte offset, and by index over a
+//! span checked once), and against one ABI call per value.
 //!
 //! Without `--bench` (as `cargo test --all-targets` runs it) everything runs once on a small
 //! stream, as a smoke test; the figures then mean nothing.
@@ -30,7 +31,7 @@ use memseg::Segment;
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{find_library, host_triple, median};
+use common::{find_library, host_triple, load_average, median};
 use memseg::ffi::{
     memseg_input_view, memseg_input_view_free, memseg_input_view_new, memseg_input_view_read_u64,
     memseg_output_view, memseg_output_view_free, memseg_output_view_new,
@@ -191,6 +192,7 @@ fn main() {
     if smoke {
         println!("view: smoke run (no --bench): a small stream, figures mean nothing");
     }
+    println!("view: load average {} at the start", load_average());
     let mut ok = true;
 
     let mut vec_out: Vec<u8> = Vec::with_capacity(bytes);
@@ -344,6 +346,7 @@ fn main() {
             ok = false;
         }
     }
+    println!("view: load average {} at the end", load_average());
     if !ok {
         std::process::exit(1);
     }

@@ -9,7 +9,12 @@
  * - a value written by either is read back by the other;
  * - writes through the raw pointer are seen by the ABI and the other way round;
  * - memseg_raw_in_bounds() at the edges, and the inline calls leave the thread's last
- *   error message alone.
+ *   error message alone;
+ * - spans: memseg_raw_span<W>() checks its range once (at the edges, with counts whose byte
+ *   size overflows, NULL arguments) and writes nothing on failure; every span accessor
+ *   (12 types x 3 byte orders) reads and writes value `index` exactly as the offset accessor
+ *   does at offset + index * size, refuses an index at or past the count (and a NULL out
+ *   value) without touching memory or the out value.
  */
 #define _POSIX_C_SOURCE 200809L /* sysconf */
 #undef NDEBUG
@@ -257,6 +262,234 @@ static void test_inline_calls_keep_the_last_error(void) {
   mt_free(segment);
 }
 
+/* ---- spans ---------------------------------------------------------------------------- */
+
+/* A span accessor behind one signature: the span is given as its pointer and count. */
+typedef memseg_status (*span_get_fn)(uint8_t *ptr, size_t count, size_t index, void *out_value);
+typedef memseg_status (*span_put_fn)(uint8_t *ptr, size_t count, size_t index,
+                                     const void *value);
+
+struct span_accessor {
+  const char *name; /* "u16_be", as in the accessor table */
+  span_get_fn get;
+  span_put_fn put;
+};
+
+/* Function names are pasted here, where the type name is still a bare token (bool is a
+ * macro). */
+#define SPAN_WRAPPERS_ORDER(get, put, span_get, span_put, span_type, ctype)                    \
+  static memseg_status get(uint8_t *ptr, size_t count, size_t index, void *out_value) {       \
+    span_type span;                                                                             \
+    span.ptr = ptr;                                                                             \
+    span.count = count;                                                                         \
+    return span_get(span, index, (ctype *)out_value);                                          \
+  }                                                                                             \
+  static memseg_status put(uint8_t *ptr, size_t count, size_t index, const void *value) {     \
+    span_type span;                                                                             \
+    ctype v;                                                                                    \
+    span.ptr = ptr;                                                                             \
+    span.count = count;                                                                         \
+    memcpy(&v, value, sizeof v);                                                                \
+    return span_put(span, index, v);                                                            \
+  }
+#define SPAN_WRAPPERS(name, ctype, width)                                                       \
+  SPAN_WRAPPERS_ORDER(span_get_##name, span_put_##name, memseg_span##width##_get_##name,        \
+                      memseg_span##width##_put_##name, memseg_span##width, ctype)               \
+  SPAN_WRAPPERS_ORDER(span_get_##name##_le, span_put_##name##_le,                               \
+                      memseg_span##width##_get_##name##_le,                                     \
+                      memseg_span##width##_put_##name##_le, memseg_span##width, ctype)          \
+  SPAN_WRAPPERS_ORDER(span_get_##name##_be, span_put_##name##_be,                               \
+                      memseg_span##width##_get_##name##_be,                                     \
+                      memseg_span##width##_put_##name##_be, memseg_span##width, ctype)
+#define SPAN_ENTRIES(name)                                                                      \
+  {#name, span_get_##name, span_put_##name},                                                    \
+      {#name "_le", span_get_##name##_le, span_put_##name##_le},                                \
+      {#name "_be", span_get_##name##_be, span_put_##name##_be},
+
+SPAN_WRAPPERS(u8, uint8_t, 8)
+SPAN_WRAPPERS(i8, int8_t, 8)
+SPAN_WRAPPERS(bool, bool, 8)
+SPAN_WRAPPERS(u16, uint16_t, 16)
+SPAN_WRAPPERS(i16, int16_t, 16)
+SPAN_WRAPPERS(char, uint16_t, 16)
+SPAN_WRAPPERS(u32, uint32_t, 32)
+SPAN_WRAPPERS(i32, int32_t, 32)
+SPAN_WRAPPERS(u64, uint64_t, 64)
+SPAN_WRAPPERS(i64, int64_t, 64)
+SPAN_WRAPPERS(f32, float, 32)
+SPAN_WRAPPERS(f64, double, 64)
+
+static const struct span_accessor span_accessors[] = {
+    SPAN_ENTRIES(u8) SPAN_ENTRIES(i8) SPAN_ENTRIES(bool) SPAN_ENTRIES(u16) SPAN_ENTRIES(i16)
+        SPAN_ENTRIES(char) SPAN_ENTRIES(u32) SPAN_ENTRIES(i32) SPAN_ENTRIES(u64)
+            SPAN_ENTRIES(i64) SPAN_ENTRIES(f32) SPAN_ENTRIES(f64)};
+
+/* memseg_raw_span<W>() behind one signature: `out` is a span of that width. */
+#define SPAN_MAKE(width)                                                                        \
+  static memseg_status span_make##width(memseg_raw raw, size_t offset, size_t count,           \
+                                        uint8_t **out_ptr, size_t *out_count) {                 \
+    memseg_span##width span = {(uint8_t *)(uintptr_t)0x1234, 77};                               \
+    memseg_status status = memseg_raw_span##width(raw, offset, count, &span);                   \
+    if (status != MEMSEG_STATUS_OK) {                                                           \
+      /* Nothing written on failure. */                                                         \
+      CHECK(span.ptr == (uint8_t *)(uintptr_t)0x1234);                                          \
+      CHECK_EQ(span.count, 77);                                                                 \
+    }                                                                                           \
+    *out_ptr = span.ptr;                                                                        \
+    *out_count = span.count;                                                                    \
+    CHECK_STATUS(memseg_raw_span##width(raw, offset, count, NULL),                              \
+                 MEMSEG_STATUS_NULL_ARGUMENT);                                                  \
+    return status;                                                                              \
+  }
+SPAN_MAKE(8)
+SPAN_MAKE(16)
+SPAN_MAKE(32)
+SPAN_MAKE(64)
+
+static memseg_status span_make(size_t size, memseg_raw raw, size_t offset, size_t count,
+                               uint8_t **out_ptr, size_t *out_count) {
+  switch (size) {
+  case 1:
+    return span_make8(raw, offset, count, out_ptr, out_count);
+  case 2:
+    return span_make16(raw, offset, count, out_ptr, out_count);
+  case 4:
+    return span_make32(raw, offset, count, out_ptr, out_count);
+  default:
+    CHECK_EQ(size, 8);
+    return span_make64(raw, offset, count, out_ptr, out_count);
+  }
+}
+
+/* The range check of span creation, for values of `size` bytes, over `raw` of 41 bytes. */
+static void check_span_ranges(size_t size, memseg_raw raw) {
+  static const size_t offsets[] = {0, 1, 3, 8, 40, 41};
+  memseg_raw null_raw = {NULL, 41};
+  uint8_t *ptr;
+  size_t count, k;
+  for (k = 0; k < sizeof offsets / sizeof offsets[0]; k++) {
+    size_t offset = offsets[k], fit = (raw.size - offset) / size;
+    mt_context("span of %zu-byte values at offset %zu", size, offset);
+    CHECK_OK(span_make(size, raw, offset, fit, &ptr, &count));
+    CHECK(ptr == raw.ptr + offset);
+    CHECK_EQ(count, fit);
+    CHECK_OK(span_make(size, raw, offset, 0, &ptr, &count));
+    CHECK_EQ(count, 0);
+    CHECK_STATUS(span_make(size, raw, offset, fit + 1, &ptr, &count),
+                 MEMSEG_STATUS_OUT_OF_BOUNDS);
+    CHECK_STATUS(span_make(size, raw, offset, SIZE_MAX, &ptr, &count),
+                 MEMSEG_STATUS_OUT_OF_BOUNDS);
+    if (size > 1) {
+      /* count * size wraps around to 0, or to `size` bytes: still refused. */
+      CHECK_STATUS(span_make(size, raw, offset, SIZE_MAX / size + 1, &ptr, &count),
+                   MEMSEG_STATUS_OUT_OF_BOUNDS);
+      CHECK_STATUS(span_make(size, raw, offset, SIZE_MAX / size + 2, &ptr, &count),
+                   MEMSEG_STATUS_OUT_OF_BOUNDS);
+    }
+  }
+  mt_context("span of %zu-byte values past the end", size);
+  CHECK_STATUS(span_make(size, raw, 42, 0, &ptr, &count), MEMSEG_STATUS_OUT_OF_BOUNDS);
+  CHECK_STATUS(span_make(size, raw, SIZE_MAX, 0, &ptr, &count), MEMSEG_STATUS_OUT_OF_BOUNDS);
+  CHECK_STATUS(span_make(size, raw, SIZE_MAX, 1, &ptr, &count), MEMSEG_STATUS_OUT_OF_BOUNDS);
+  CHECK_STATUS(span_make(size, null_raw, 0, 1, &ptr, &count), MEMSEG_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(span_make(size, null_raw, 0, 0, &ptr, &count), MEMSEG_STATUS_NULL_ARGUMENT);
+}
+
+static const struct mt_accessor *accessor_named(const char *name) {
+  size_t k;
+  for (k = 0; k < accessor_count; k++) {
+    if (strcmp(accessors[k].name, name) == 0) {
+      return &accessors[k];
+    }
+  }
+  CHECK(!"no accessor of that name");
+  return NULL;
+}
+
+/* Span accessor `s` against the offset accessor of the same name, over a span of the
+ * segment from `offset` (every value the span holds, then indexes past its end). */
+static void compare_span_on(const struct span_accessor *s, memseg_segment segment,
+                            size_t offset) {
+  const struct mt_accessor *a = accessor_named(s->name);
+  size_t size = mt_size(segment), count, index;
+  uint8_t *shadow = malloc(size);
+  uint8_t *ptr;
+  memseg_raw raw;
+  CHECK(shadow != NULL);
+  CHECK_OK(memseg_raw_of(segment, &raw));
+  CHECK_OK(span_make(a->size, raw, offset, (size - offset) / a->size, &ptr, &count));
+  mt_pattern(segment, shadow, size, (unsigned)offset);
+  for (index = 0; index < count; index++) {
+    size_t at = offset + index * a->size;
+    struct mt_out via_span, via_raw;
+    uint8_t value[8] = {0x18, 0x29, 0x3A, 0x4B, 0x5C, 0x6D, 0x7E, 0x8F};
+    if (a->class_ == MT_BOOL) {
+      value[0] = (uint8_t)(index % 2);
+    }
+    mt_context("span %s over %zu bytes from %zu, index %zu", s->name, size, offset, index);
+    mt_out_reset(&via_span);
+    mt_out_reset(&via_raw);
+    CHECK_OK(s->get(ptr, count, index, &via_span.value));
+    CHECK_OK(a->raw_get(raw, at, &via_raw.value));
+    CHECK_MEM(&via_span, &via_raw, sizeof via_span);
+    CHECK(mt_out_guard_intact(&via_span, a->size));
+    /* A span write stores what the offset write stores, and reads back. */
+    CHECK_OK(s->put(ptr, count, index, value));
+    mt_encode(a->order, value, a->size, shadow + at);
+    CHECK_SEGMENT(segment, shadow);
+    mt_out_reset(&via_span);
+    CHECK_OK(s->get(ptr, count, index, &via_span.value));
+    CHECK_MEM(via_span.value.bytes, value, a->size);
+  }
+  /* Past the end, and a NULL out value: refused, nothing read or written. */
+  {
+    static const size_t past[] = {0, 1, 2, SIZE_MAX / 2 + 1, SIZE_MAX};
+    size_t k;
+    for (k = 0; k < sizeof past / sizeof past[0]; k++) {
+      struct mt_out out;
+      uint8_t value[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+      index = past[k] < 3 ? count + past[k] : past[k];
+      mt_context("span %s over %zu bytes from %zu, index %zu (past the end)", s->name, size,
+                 offset, index);
+      mt_out_reset(&out);
+      CHECK_STATUS(s->get(ptr, count, index, &out.value), MEMSEG_STATUS_OUT_OF_BOUNDS);
+      CHECK(mt_out_untouched(&out));
+      CHECK_STATUS(s->put(ptr, count, index, value), MEMSEG_STATUS_OUT_OF_BOUNDS);
+      CHECK_STATUS(s->get(ptr, count, index, NULL), MEMSEG_STATUS_NULL_ARGUMENT);
+    }
+    if (count > 0) {
+      CHECK_STATUS(s->get(ptr, count, 0, NULL), MEMSEG_STATUS_NULL_ARGUMENT);
+    }
+    CHECK_SEGMENT(segment, shadow);
+  }
+  free(shadow);
+}
+
+static void test_spans_check_their_range_once(void) {
+  uint8_t bytes[41];
+  memseg_raw raw = {bytes, sizeof bytes};
+  check_span_ranges(1, raw);
+  check_span_ranges(2, raw);
+  check_span_ranges(4, raw);
+  check_span_ranges(8, raw);
+}
+
+static void test_span_accessors_agree_with_offset_accessors(void) {
+  static const size_t sizes[] = {1, 7, 8, 9, 41};
+  size_t s, k, offset;
+  CHECK_EQ(sizeof span_accessors / sizeof span_accessors[0], MT_TYPED_COUNT);
+  for (s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+    memseg_segment segment = mt_heap(sizes[s]);
+    for (k = 0; k < MT_TYPED_COUNT; k++) {
+      for (offset = 0; offset <= sizes[s] && offset < 4; offset++) {
+        compare_span_on(&span_accessors[k], segment, offset);
+      }
+      compare_span_on(&span_accessors[k], segment, sizes[s]); /* an empty span */
+    }
+    mt_free(segment);
+  }
+}
+
 int main(void) {
   size_t live = mt_live_count();
   accessor_count = mt_accessors(&accessors);
@@ -267,6 +500,8 @@ int main(void) {
   RUN(test_raw_pointer_writes_are_visible);
   RUN(test_inline_calls_keep_the_last_error);
   RUN(test_inline_agrees_with_abi);
+  RUN(test_spans_check_their_range_once);
+  RUN(test_span_accessors_agree_with_offset_accessors);
   CHECK_EQ(mt_live_count(), live);
   printf("test_inline: all passed\n");
   return 0;

@@ -15,7 +15,9 @@
  * - records split over small segments and reassembled, NEED_MORE_DATA between buffers, and a
  *   length prefix above the bound (CORRUPTED);
  * - the windows of the fast path: a hot loop writing and reading with memseg_inline.h over
- *   the window, the view's own calls for values that straddle.
+ *   the window, the view's own calls for values that straddle; the same with spans of the
+ *   window (memseg_raw_span64, checked once, then access by index), a span longer than the
+ *   window refused.
  */
 #undef NDEBUG
 #include <assert.h>
@@ -641,6 +643,71 @@ static void test_windows_for_hot_loops(void) {
   mt_free(segs[3]);
 }
 
+/* What a host's hot loop over windows with spans looks like: the whole values of each window
+ * as one span, indexed up to span.count; the value that straddles two segments through the
+ * view's own call. Values 0..n-1 times a constant, written and then read back. */
+static void test_window_spans(void) {
+  enum { N = 10 }; /* 80 bytes: the four segments exactly */
+  const uint64_t k = UINT64_C(0x9E3779B97F4A7C15);
+  memseg_segment segs[4] = {mt_heap(20), mt_heap(20), mt_heap(20), mt_heap(20)};
+  memseg_output_view w = out_view(segs, 4);
+  memseg_input_view r;
+  uint64_t i = 0, v = 0;
+  size_t total = 0, j;
+
+  while (i < N) {
+    memseg_raw win = {NULL, 0};
+    memseg_span64 span = {NULL, 0};
+    CHECK_OK(memseg_output_view_window(w, &win.ptr, &win.size));
+    /* One value more than the window holds: refused, the span untouched. */
+    CHECK_STATUS(memseg_raw_span64(win, 0, win.size / 8 + 1, &span), MEMSEG_STATUS_OUT_OF_BOUNDS);
+    CHECK(span.ptr == NULL);
+    CHECK_OK(memseg_raw_span64(win, 0, win.size / 8 < N - i ? win.size / 8 : N - i, &span));
+    for (j = 0; j < span.count; j++) {
+      CHECK_OK(memseg_span64_put_u64_be(span, j, (i + j) * k));
+    }
+    CHECK_STATUS(memseg_span64_put_u64_be(span, span.count, 0), MEMSEG_STATUS_OUT_OF_BOUNDS);
+    CHECK_OK(memseg_output_view_commit(w, span.count * 8));
+    i += span.count;
+    if (i < N) {
+      CHECK_OK(memseg_output_view_write_u64(w, i * k)); /* straddles */
+      i++;
+    }
+  }
+  CHECK_OK(memseg_output_view_bytes_written(w, &total));
+  CHECK_EQ(total, N * 8);
+
+  r = in_view(segs, 4, N * 8 - 60);
+  i = 0;
+  while (i < N) {
+    const uint8_t *p = NULL;
+    memseg_raw win = {NULL, 0};
+    memseg_span64 span;
+    CHECK_OK(memseg_input_view_window(r, &p, &win.size));
+    win.ptr = (uint8_t *)p;
+    CHECK_OK(memseg_raw_span64(win, 0, win.size / 8, &span));
+    for (j = 0; j < span.count; j++) {
+      CHECK_OK(memseg_span64_get_u64_be(span, j, &v));
+      CHECK_EQ(v, (i + j) * k);
+    }
+    CHECK_STATUS(memseg_span64_get_u64_be(span, span.count, &v), MEMSEG_STATUS_OUT_OF_BOUNDS);
+    CHECK_OK(memseg_input_view_skip(r, span.count * 8));
+    i += span.count;
+    if (i < N) {
+      CHECK_OK(memseg_input_view_read_u64(r, &v)); /* straddles */
+      CHECK_EQ(v, i * k);
+      i++;
+    }
+  }
+  CHECK_STATUS(memseg_input_view_read_u8(r, (uint8_t *)&v), MEMSEG_STATUS_END_OF_DATA);
+
+  CHECK_OK(memseg_input_view_free(r));
+  CHECK_OK(memseg_output_view_free(w));
+  for (j = 0; j < 4; j++) {
+    mt_free(segs[j]);
+  }
+}
+
 /* An output view on a lease: pages come from the lease as writes need them, the budget ends
  * the stream with BUDGET_EXHAUSTED and nothing lost, the pages read back through an input
  * view and go back through the lease; a closed lease makes the view's writes stale. */
@@ -787,6 +854,7 @@ int main(void) {
   RUN(test_serialization_buffer_and_reader);
   RUN(test_records_span_segments);
   RUN(test_windows_for_hot_loops);
+  RUN(test_window_spans);
   RUN(test_view_on_a_lease);
   RUN(test_view_on_a_local_pool);
   return 0;

@@ -18,8 +18,14 @@
  * on success, and nothing is written on failure. Unlike the ABI calls, these do not set the
  * thread's last error message.
  *
- * Lifetime: a memseg_raw is valid until its segment is freed. Using it after that is the one
- * misuse memseg cannot detect. Thread safety: as the segment's bytes (not synchronized).
+ * Spans, for loops over many values: memseg_raw_span64(raw, offset, count, &span) checks once
+ * that `count` 8-byte values from `offset` lie in `raw`; memseg_span64_get_u64_be(span, i, &v)
+ * then takes an index and checks only `i < span.count`, which the compiler proves from a loop
+ * `for (i = 0; i < span.count; i++)` and drops (see "Spans" below).
+ *
+ * Lifetime: a memseg_raw (and a span of it) is valid until its segment is freed; a view's
+ * window until the view's next call. Using it after that is the one misuse memseg cannot
+ * detect. Thread safety: as the segment's bytes (not synchronized).
  *
  * Hand-written (not generated); include after or instead of memseg.h.
  */
@@ -90,42 +96,137 @@ static inline uint64_t memseg_bswap64(uint64_t v) {
 #endif
 
 /*
- * One getter and one setter per type and byte order: memseg_raw_get_<type>[_le|_be] and
- * memseg_raw_put_<type>[_le|_be], named and behaving as the ABI's memseg_segment_get_... /
- * memseg_segment_put_... . `swap` is a constant, so each function compiles to straight code.
+ * Spans: `count` values of one width (8, 16, 32 or 64 bits) in a row, checked once.
+ *
+ * The accessors above check every access against the byte size, and a compiler cannot drop
+ * that check in a loop that counts values (for it `off <= size - 8` is not implied by
+ * `i < size / 8`): GCC 12 keeps two compare-and-branches per value beside the loop's own.
+ * A span moves the range check to one call and indexes by value:
+ *
+ *   memseg_span64 span;
+ *   if (memseg_raw_span64(raw, offset, count, &span) != MEMSEG_STATUS_OK) { ... }
+ *   for (i = 0; i < span.count; i++) {
+ *     uint64_t v;
+ *     if (memseg_span64_get_u64_be(span, i, &v) != MEMSEG_STATUS_OK) { ... }
+ *     sum += v;
+ *   }
+ *
+ * memseg_raw_span<W>(raw, offset, count, &span): MEMSEG_STATUS_NULL_ARGUMENT for a NULL
+ * out_span or raw.ptr; MEMSEG_STATUS_OUT_OF_BOUNDS unless offset <= raw.size and count values
+ * of W bits fit in raw.size - offset (compared by division, so count * W / 8 never
+ * overflows). *out_span is written only on success.
+ *
+ * memseg_span<W>_get_<type>[_le|_be](span, index, &out_value) and
+ * memseg_span<W>_put_<type>[_le|_be](span, index, value), for every type of that width (as
+ * the accessors above; bool is a span8 type): value `index` of the span, that is the bytes at
+ * span.ptr + index * W / 8. MEMSEG_STATUS_OUT_OF_BOUNDS unless index < span.count, and
+ * MEMSEG_STATUS_NULL_ARGUMENT for a NULL out_value; nothing is written on failure. Each
+ * still checks its index, so no index reads or writes outside the span; in a loop whose
+ * condition is `index < span.count` the compiler proves the check and removes it, and the
+ * loop is the plain load (+ byte swap) loop. (Where the compiler cannot see that the loop's
+ * bound is at most span.count, the check stays: one compare-and-branch per value.)
+ *
+ * Build a span of the memory a view's window lends (memseg_input_view_window() /
+ * memseg_output_view_window()) as a memseg_raw of its pointer and size.
  */
-#define MEMSEG_RAW_DEFINE_ORDER(name, suffix, ctype, width, swap)                               \
-  static inline memseg_status memseg_raw_get_##name##suffix(memseg_raw raw, size_t offset,      \
-                                                            ctype *out_value) {                 \
-    uint##width##_t bits;                                                                       \
-    if (!memseg_raw_in_bounds(raw, offset, sizeof(bits))) {                                     \
+#define MEMSEG_SPAN_DEFINE(width)                                                               \
+  /** `count` values of width bits from `ptr`, checked by memseg_raw_span##width(). */          \
+  typedef struct memseg_span##width {                                                           \
+    /** The first byte of the first value. */                                                   \
+    uint8_t *ptr;                                                                               \
+    /** How many values. */                                                                     \
+    size_t count;                                                                               \
+  } memseg_span##width;                                                                         \
+  /** The `count` values of width bits from `offset` of `raw` as a span (see "Spans"). */       \
+  static inline memseg_status memseg_raw_span##width(                                           \
+      memseg_raw raw, size_t offset, size_t count, memseg_span##width *out_span) {              \
+    if (out_span == NULL || raw.ptr == NULL) {                                                  \
+      return MEMSEG_STATUS_NULL_ARGUMENT;                                                       \
+    }                                                                                           \
+    if (offset > raw.size || (raw.size - offset) / ((width) / 8) < count) {                     \
       return MEMSEG_STATUS_OUT_OF_BOUNDS;                                                       \
     }                                                                                           \
-    memcpy(&bits, raw.ptr + offset, sizeof(bits));                                             \
+    out_span->ptr = raw.ptr + offset;                                                           \
+    out_span->count = count;                                                                    \
+    return MEMSEG_STATUS_OK;                                                                    \
+  }
+
+MEMSEG_SPAN_DEFINE(8)
+MEMSEG_SPAN_DEFINE(16)
+MEMSEG_SPAN_DEFINE(32)
+MEMSEG_SPAN_DEFINE(64)
+
+/* The bytes at `src` as a ctype in `*out_value`, and `value` into the bytes at `dst`; `swap`
+ * is a constant, so each accessor compiles to straight code. */
+#define MEMSEG_LOAD(width, swap, src, out_value)                                                \
+  do {                                                                                          \
+    uint##width##_t bits_;                                                                      \
+    memcpy(&bits_, (src), sizeof(bits_));                                                       \
     if (swap) {                                                                                 \
-      bits = memseg_bswap##width(bits);                                                         \
+      bits_ = memseg_bswap##width(bits_);                                                       \
     }                                                                                           \
-    memcpy(out_value, &bits, sizeof(bits));                                                     \
+    memcpy((out_value), &bits_, sizeof(bits_));                                                 \
+  } while (0)
+#define MEMSEG_STORE(ctype, width, swap, dst, value)                                            \
+  do {                                                                                          \
+    uint##width##_t bits_;                                                                      \
+    ctype value_ = (value);                                                                     \
+    memcpy(&bits_, &value_, sizeof(bits_));                                                     \
+    if (swap) {                                                                                 \
+      bits_ = memseg_bswap##width(bits_);                                                       \
+    }                                                                                           \
+    memcpy((dst), &bits_, sizeof(bits_));                                                       \
+  } while (0)
+
+/*
+ * One getter and one setter per type and byte order: memseg_raw_get_<type>[_le|_be] and
+ * memseg_raw_put_<type>[_le|_be], named and behaving as the ABI's memseg_segment_get_... /
+ * memseg_segment_put_..., and the span accessors memseg_span<W>_get_<type>[_le|_be] /
+ * memseg_span<W>_put_<type>[_le|_be].
+ */
+#define MEMSEG_RAW_DEFINE_ORDER(name, suffix, ctype, width, swap, load, store)                  \
+  static inline memseg_status memseg_raw_get_##name##suffix(memseg_raw raw, size_t offset,      \
+                                                            ctype *out_value) {                 \
+    if (!memseg_raw_in_bounds(raw, offset, (width) / 8)) {                                      \
+      return MEMSEG_STATUS_OUT_OF_BOUNDS;                                                       \
+    }                                                                                           \
+    load(width, swap, raw.ptr + offset, out_value);                                             \
     return MEMSEG_STATUS_OK;                                                                    \
   }                                                                                             \
   static inline memseg_status memseg_raw_put_##name##suffix(memseg_raw raw, size_t offset,      \
                                                             ctype value) {                      \
-    uint##width##_t bits;                                                                       \
-    if (!memseg_raw_in_bounds(raw, offset, sizeof(bits))) {                                     \
+    if (!memseg_raw_in_bounds(raw, offset, (width) / 8)) {                                      \
       return MEMSEG_STATUS_OUT_OF_BOUNDS;                                                       \
     }                                                                                           \
-    memcpy(&bits, &value, sizeof(bits));                                                        \
-    if (swap) {                                                                                 \
-      bits = memseg_bswap##width(bits);                                                         \
+    store(ctype, width, swap, raw.ptr + offset, value);                                         \
+    return MEMSEG_STATUS_OK;                                                                    \
+  }                                                                                             \
+  static inline memseg_status memseg_span##width##_get_##name##suffix(                          \
+      memseg_span##width span, size_t index, ctype *out_value) {                                \
+    if (out_value == NULL) {                                                                    \
+      return MEMSEG_STATUS_NULL_ARGUMENT;                                                       \
     }                                                                                           \
-    memcpy(raw.ptr + offset, &bits, sizeof(bits));                                              \
+    if (index >= span.count) {                                                                  \
+      return MEMSEG_STATUS_OUT_OF_BOUNDS;                                                       \
+    }                                                                                           \
+    load(width, swap, span.ptr + index * ((width) / 8), out_value);                             \
+    return MEMSEG_STATUS_OK;                                                                    \
+  }                                                                                             \
+  static inline memseg_status memseg_span##width##_put_##name##suffix(                          \
+      memseg_span##width span, size_t index, ctype value) {                                     \
+    if (index >= span.count) {                                                                  \
+      return MEMSEG_STATUS_OUT_OF_BOUNDS;                                                       \
+    }                                                                                           \
+    store(ctype, width, swap, span.ptr + index * ((width) / 8), value);                         \
     return MEMSEG_STATUS_OK;                                                                    \
   }
 
 #define MEMSEG_RAW_DEFINE(name, ctype, width)                                                   \
-  MEMSEG_RAW_DEFINE_ORDER(name, , ctype, width, 0)                                              \
-  MEMSEG_RAW_DEFINE_ORDER(name, _le, ctype, width, MEMSEG_HOST_BIG_ENDIAN)                      \
-  MEMSEG_RAW_DEFINE_ORDER(name, _be, ctype, width, !MEMSEG_HOST_BIG_ENDIAN)
+  MEMSEG_RAW_DEFINE_ORDER(name, , ctype, width, 0, MEMSEG_LOAD, MEMSEG_STORE)                   \
+  MEMSEG_RAW_DEFINE_ORDER(name, _le, ctype, width, MEMSEG_HOST_BIG_ENDIAN, MEMSEG_LOAD,         \
+                          MEMSEG_STORE)                                                         \
+  MEMSEG_RAW_DEFINE_ORDER(name, _be, ctype, width, !MEMSEG_HOST_BIG_ENDIAN, MEMSEG_LOAD,        \
+                          MEMSEG_STORE)
 
 MEMSEG_RAW_DEFINE(u8, uint8_t, 8)
 MEMSEG_RAW_DEFINE(i8, int8_t, 8)
@@ -140,32 +241,21 @@ MEMSEG_RAW_DEFINE(i64, int64_t, 64)
 MEMSEG_RAW_DEFINE(f32, float, 32)
 MEMSEG_RAW_DEFINE(f64, double, 64)
 
-/* bool is one byte: 1 or 0 is written, any non-zero byte reads as true (as the ABI does). */
-#define MEMSEG_RAW_DEFINE_BOOL(suffix)                                                          \
-  static inline memseg_status memseg_raw_get_bool##suffix(memseg_raw raw, size_t offset,        \
-                                                          bool *out_value) {                    \
-    if (!memseg_raw_in_bounds(raw, offset, 1)) {                                                \
-      return MEMSEG_STATUS_OUT_OF_BOUNDS;                                                       \
-    }                                                                                           \
-    *out_value = raw.ptr[offset] != 0;                                                          \
-    return MEMSEG_STATUS_OK;                                                                    \
-  }                                                                                             \
-  static inline memseg_status memseg_raw_put_bool##suffix(memseg_raw raw, size_t offset,        \
-                                                          bool value) {                         \
-    if (!memseg_raw_in_bounds(raw, offset, 1)) {                                                \
-      return MEMSEG_STATUS_OUT_OF_BOUNDS;                                                       \
-    }                                                                                           \
-    raw.ptr[offset] = value ? 1 : 0;                                                            \
-    return MEMSEG_STATUS_OK;                                                                    \
-  }
+/* bool is one byte: 1 or 0 is written, any non-zero byte reads as true (as the ABI does).
+ * Named here, where `bool` is still a bare token (it is a macro in C). */
+#define MEMSEG_LOAD_BOOL(width, swap, src, out_value) (*(out_value) = *(src) != 0)
+#define MEMSEG_STORE_BOOL(ctype, width, swap, dst, value) (*(dst) = (value) ? 1 : 0)
+MEMSEG_RAW_DEFINE_ORDER(bool, , bool, 8, 0, MEMSEG_LOAD_BOOL, MEMSEG_STORE_BOOL)
+MEMSEG_RAW_DEFINE_ORDER(bool, _le, bool, 8, 0, MEMSEG_LOAD_BOOL, MEMSEG_STORE_BOOL)
+MEMSEG_RAW_DEFINE_ORDER(bool, _be, bool, 8, 0, MEMSEG_LOAD_BOOL, MEMSEG_STORE_BOOL)
 
-MEMSEG_RAW_DEFINE_BOOL()
-MEMSEG_RAW_DEFINE_BOOL(_le)
-MEMSEG_RAW_DEFINE_BOOL(_be)
-
-#undef MEMSEG_RAW_DEFINE_BOOL
+#undef MEMSEG_STORE_BOOL
+#undef MEMSEG_LOAD_BOOL
 #undef MEMSEG_RAW_DEFINE
 #undef MEMSEG_RAW_DEFINE_ORDER
+#undef MEMSEG_STORE
+#undef MEMSEG_LOAD
+#undef MEMSEG_SPAN_DEFINE
 
 #ifdef __cplusplus
 } /* extern "C" */
