@@ -225,6 +225,9 @@ fn a_channel_at_its_limit_blocks_and_makes_the_pool_unavailable() {
     drop(b);
     assert!(pool.is_available() && readable(fd));
     drop(a);
+    // Every segment has been out for a channel; one requested without a channel names none.
+    let all: Vec<_> = (0..8).map(|_| pool.request().unwrap()).collect();
+    assert!(all.iter().all(|b| b.channel().is_none()));
 }
 
 #[test]

@@ -7,6 +7,7 @@
 //! dropping the last one recycles the segment to the local pool it came from.
 
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU32, AtomicUsize, Ordering};
 
@@ -36,9 +37,11 @@ pub(crate) struct Slot {
     /// marked finished once the builder has finished.
     pub(crate) writer: CommitWord,
     tag: AtomicU8,
+    /// The channel the buffer was requested for; `NO_CHANNEL` while the segment is not out.
     pub(crate) channel: AtomicU32,
-    /// The local pool the buffer goes back to; set on each request.
-    owner: AtomicPtr<LocalInner>,
+    /// The local pool the buffer goes back to; set when a pool takes the segment from the
+    /// network pool.
+    pub(crate) owner: AtomicPtr<LocalInner>,
 }
 
 // SAFETY: the region's memory is owned by the network pool, which outlives every slot; the
@@ -80,8 +83,9 @@ pub struct Buffer {
     /// plain address.
     tagged: NonNull<Slot>,
     /// A slice's window (on the heap, so that a buffer is two words, passed and returned in
-    /// registers); `None` for a reference to the whole buffer.
-    pub(super) window: Option<Box<Window>>,
+    /// registers); `None` for a reference to the whole buffer. Dropped by the buffer's drop,
+    /// out of line, so that dropping a whole buffer is small enough to inline.
+    pub(super) window: ManuallyDrop<Option<Box<Window>>>,
 }
 
 // SAFETY: a buffer is a counted reference to a slot whose state is atomic; the slot and its
@@ -92,18 +96,21 @@ unsafe impl Send for Buffer {}
 unsafe impl Sync for Buffer {}
 
 impl Buffer {
-    /// A new reference to a slot just taken from a pool, with `refs` set to 1 by the caller.
+    /// The first reference to a slot just taken from its owner pool (`owner` set), which the
+    /// requester holds alone: the count starts at 1, the indices and the tag are reset.
     #[inline(always)]
-    pub(crate) fn first(slot: &Slot, owner: *const LocalInner, channel: u32) -> Buffer {
+    pub(crate) fn first(slot: &Slot, channel: u32) -> Buffer {
         slot.refs.start();
         slot.reader.store(0, Ordering::Relaxed);
         slot.writer.publish(0);
         slot.tag.store(BUFFER_TAG_DATA, Ordering::Relaxed);
-        slot.channel.store(channel, Ordering::Relaxed);
-        slot.owner.store(owner.cast_mut(), Ordering::Relaxed);
+        // A slot out of a buffer has no channel (the recycle of a channel's buffer resets it).
+        if channel != NO_CHANNEL {
+            slot.channel.store(channel, Ordering::Relaxed);
+        }
         Buffer {
             tagged: NonNull::from(slot),
-            window: None,
+            window: ManuallyDrop::new(None),
         }
     }
 
@@ -126,7 +133,7 @@ impl Buffer {
             tagged: self
                 .tagged
                 .map_addr(|a| a | if read_only { READ_ONLY } else { 0 }),
-            window,
+            window: ManuallyDrop::new(window),
         }
     }
 
@@ -154,7 +161,7 @@ impl Buffer {
 
     /// Bytes this reference can address: the segment size, or a slice's length.
     pub fn capacity(&self) -> usize {
-        match &self.window {
+        match &*self.window {
             Some(window) => window.len,
             None => self.slot().region.len(),
         }
@@ -162,7 +169,7 @@ impl Buffer {
 
     /// The writer index: bytes written so far (a slice's size is its length).
     pub fn size(&self) -> usize {
-        match &self.window {
+        match &*self.window {
             Some(window) => window.len,
             None => self.slot().writer.read().0,
         }
@@ -196,7 +203,7 @@ impl Buffer {
 
     /// Where this reference's reader index lives: the slot, or a slice's window.
     fn reader(&self) -> &AtomicUsize {
-        match &self.window {
+        match &*self.window {
             Some(window) => &window.reader,
             None => &self.slot().reader,
         }
@@ -244,7 +251,7 @@ impl Buffer {
     /// The memory this reference addresses: the whole segment, or the slice's window.
     pub fn region(&self) -> Region {
         let whole = self.slot().region;
-        let Some(window) = &self.window else {
+        let Some(window) = &*self.window else {
             return whole;
         };
         let (start, len) = (window.start, window.len);
@@ -315,6 +322,9 @@ fn count_overflow() -> ! {
 impl Drop for Buffer {
     #[inline(always)]
     fn drop(&mut self) {
+        if self.window.is_some() {
+            self.drop_window();
+        }
         let slot = self.slot();
         if slot.refs.release() {
             let owner = slot.owner.load(Ordering::Relaxed);
@@ -322,6 +332,15 @@ impl Drop for Buffer {
             // pools' bookkeeping), and the network pool lives while any of its buffers is out.
             unsafe { (*owner).recycle(slot) };
         }
+    }
+}
+
+impl Buffer {
+    #[cold]
+    #[inline(never)]
+    fn drop_window(&mut self) {
+        // SAFETY: called once, from the buffer's drop; the window is not used afterwards.
+        unsafe { ManuallyDrop::drop(&mut self.window) };
     }
 }
 

@@ -257,16 +257,8 @@ impl LocalInner {
             .sync(&self.attention, || self.is_available());
     }
 
-    /// A segment for a request: the pool's queue, then the network pool within the pool's
+    /// A segment when the pool's queue had none: from the network pool within the pool's
     /// size, then (if allowed) an overdraft segment.
-    #[inline(always)]
-    fn take_segment(&self, overdraft: bool) -> Option<u32> {
-        if let Some(index) = self.queue.pop() {
-            return Some(index);
-        }
-        self.take_segment_slow(overdraft)
-    }
-
     #[cold]
     fn take_segment_slow(&self, overdraft: bool) -> Option<u32> {
         let network = self.network();
@@ -277,6 +269,7 @@ impl LocalInner {
             });
         if below_size.is_ok() {
             if let Some(index) = network.free.pop() {
+                self.adopt(index);
                 if network.free.is_empty() {
                     network.sync_pools();
                 }
@@ -299,6 +292,7 @@ impl LocalInner {
                     })
                     .is_ok();
                 if counted {
+                    self.adopt(index);
                     if network.free.is_empty() {
                         network.sync_pools();
                     }
@@ -308,6 +302,16 @@ impl LocalInner {
             }
         }
         None
+    }
+
+    /// Makes this pool the owner of a segment taken from the network pool, the pool its
+    /// buffer goes back to. A segment in a pool's queue has that pool as its owner already (it
+    /// came back to it), so a request from the queue does not store it again.
+    fn adopt(&self, index: u32) {
+        let owner: *const LocalInner = self;
+        self.slot(index)
+            .owner
+            .store(owner.cast_mut(), Ordering::Relaxed);
     }
 
     /// Non-blocking request; `WouldBlock` when no buffer can be served now.
@@ -321,14 +325,30 @@ impl LocalInner {
             return Err(self.closed());
         }
         let reached_limit = channel != NO_CHANNEL && self.count_channel(channel)?;
-        let Some(index) = self.take_segment(true) else {
-            return Err(self.no_buffer(channel, reached_limit));
+        let Some(index) = self.queue.pop() else {
+            return self.request_slow(channel, reached_limit);
         };
-        let buffer = Buffer::first(self.slot(index), self, channel);
+        Ok(self.hand_out(index, channel, reached_limit))
+    }
+
+    /// A request whose pool's queue was empty: from the network pool or as overdraft.
+    #[cold]
+    #[inline(never)]
+    fn request_slow(&self, channel: u32, reached_limit: bool) -> Result<Buffer> {
+        match self.take_segment_slow(true) {
+            Some(index) => Ok(self.hand_out(index, channel, reached_limit)),
+            None => Err(self.no_buffer(channel, reached_limit)),
+        }
+    }
+
+    /// The buffer of a segment just taken; publishes if the pool became unavailable.
+    #[inline(always)]
+    fn hand_out(&self, index: u32, channel: u32, reached_limit: bool) -> Buffer {
+        let buffer = Buffer::first(self.slot(index), channel);
         if reached_limit || self.queue.is_empty() {
             self.after_take(reached_limit);
         }
-        Ok(buffer)
+        buffer
     }
 
     /// Counts a buffer for `channel`; whether the channel just reached its limit.
@@ -458,6 +478,7 @@ impl LocalInner {
         let channel = slot.channel.load(Ordering::Relaxed);
         let mut unblocked = false;
         if channel != NO_CHANNEL {
+            slot.channel.store(NO_CHANNEL, Ordering::Relaxed);
             let held = self.channels[channel as usize].fetch_sub(1, Ordering::SeqCst);
             if held == self.max_per_channel {
                 self.blocked_channels.fetch_sub(1, Ordering::SeqCst);
@@ -537,7 +558,7 @@ impl LocalInner {
             if self.lock_listeners().is_empty() {
                 return;
             }
-            let Some(index) = self.take_segment(false) else {
+            let Some(index) = self.queue.pop().or_else(|| self.take_segment_slow(false)) else {
                 return;
             };
             let listener = {
@@ -561,7 +582,7 @@ impl LocalInner {
                 }
                 return;
             };
-            let buffer = Buffer::first(self.slot(index), self, NO_CHANNEL);
+            let buffer = Buffer::first(self.slot(index), NO_CHANNEL);
             if listener.buffer_available(buffer) {
                 let mut listeners = self.lock_listeners();
                 if self.destroyed() {
