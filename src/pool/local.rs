@@ -463,9 +463,9 @@ impl LocalInner {
 
     #[inline(always)]
     fn push_back(&self, index: u32) {
-        self.queue
-            .push(index)
-            .expect("a local pool's queue holds every segment it requested");
+        if self.queue.push(index).is_err() {
+            queue_overflow();
+        }
     }
 
     /// The last release in a pool with channels or overdraft buffers out: the channel's count
@@ -656,6 +656,13 @@ impl LocalInner {
             self.channels.len()
         ))
     }
+}
+
+/// Out of line and without arguments, so that the inlined recycle stays small.
+#[cold]
+#[inline(never)]
+fn queue_overflow() -> ! {
+    panic!("a local pool's queue holds every segment it requested")
 }
 
 /// A local buffer pool: between a minimum and a maximum number of buffers of its network pool.
