@@ -112,17 +112,20 @@ pub struct LocalPoolStats {
     pub waited_requests: u64,
 }
 
+/// In declaration order: what the fast paths read besides the queue (the attention word and
+/// the slots) shares the first cache line; the queue's head and tail have lines of their own.
+#[repr(C)]
 pub(crate) struct LocalInner {
-    pub(crate) id: u64,
-    network: NonNull<NetworkInner>,
+    /// What the fast paths check; also the overdraft count (see `availability.rs`).
+    attention: AtomicU64,
     /// The network pool's slots (`network.slots`), reached without going through the network.
     slots: NonNull<[Slot]>,
+    network: NonNull<NetworkInner>,
+    pub(crate) id: u64,
     queue: ArrayQueue<u32>,
     /// Segments the pool holds: in its queue or out as buffers (overdraft not counted).
     requested: AtomicUsize,
     size: AtomicUsize,
-    /// What the fast paths check; also the overdraft count (see `availability.rs`).
-    attention: AtomicU64,
     pub(crate) min: usize,
     pub(crate) max: usize,
     max_overdraft: usize,
