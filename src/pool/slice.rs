@@ -1,5 +1,7 @@
 //! Read-only slices of a buffer: a window of its bytes that shares the buffer's reference
-//! count (Flink's `ReadOnlySlicedNetworkBuffer`).
+//! count (Flink's `ReadOnlySlicedNetworkBuffer`). The window lives in a small heap box, so
+//! that a reference to a whole buffer (the common case) is two words; making a slice, or
+//! retaining one, allocates it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
