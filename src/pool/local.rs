@@ -447,10 +447,11 @@ impl LocalInner {
 
     /// The last release of a buffer of this pool.
     ///
-    /// Inlined into the buffer's drop: without channels or overdraft buffers out (the low
-    /// half of the attention word), the segment goes back into the queue, and one more load
-    /// of the attention word says whether anything else must happen.
-    #[inline(always)]
+    /// Without channels or overdraft buffers out (the low half of the attention word), the
+    /// segment goes back into the queue, and one more load of the attention word says whether
+    /// anything else must happen. Not inlined, so that the buffer's drop, which callers inline,
+    /// is only the count check and this call.
+    #[inline(never)]
     pub(crate) fn recycle(&self, slot: &Slot) {
         if self.attention.load(Ordering::SeqCst) as u32 != 0 {
             self.recycle_counted(slot);
