@@ -79,6 +79,15 @@ static void test_bad_configurations(void) {
   config.max = 4;
   config.max_per_channel = 2; /* without channels */
   CHECK_STATUS(memseg_local_pool_new(net, &config, &pool), MEMSEG_STATUS_INVALID_ARGUMENT);
+  config.max_per_channel = 0;
+  config.max_overdraft = (size_t)1 << 31; /* above 2^31 - 1 */
+  CHECK_STATUS(memseg_local_pool_new(net, &config, &pool), MEMSEG_STATUS_INVALID_ARGUMENT);
+  {
+    char msg[256];
+    memseg_last_error_message(msg, sizeof msg);
+    CHECK(strstr(msg, "overdraft maximum") != NULL);
+  }
+  config.max_overdraft = 0;
   CHECK_STATUS(memseg_local_pool_new(net, NULL, &pool), MEMSEG_STATUS_NULL_ARGUMENT);
   CHECK_EQ(pool.bits, 0);
 

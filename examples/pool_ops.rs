@@ -3,17 +3,23 @@
 //!
 //! ```sh
 //! cargo build --release --example pool_ops
-//! for op in pool queue retain arc; do for n in 0 100000; do
+//! for op in pool queue retain arc ffi; do for n in 0 100000; do
 //!   valgrind --tool=callgrind --callgrind-out-file=cg.$op.$n target/release/examples/pool_ops $op $n
 //! done; done   # instructions per op = (total at 100000 - total at 0) / 100000
 //! ```
 //!
 //! `pool`: `LocalBufferPool::request` + drop; `queue`: a bare `ArrayQueue` pop + push (the
-//! floor); `retain`: `Buffer::retain` + drop; `arc`: `Arc::clone` + drop.
+//! floor); `retain`: `Buffer::retain` + drop; `arc`: `Arc::clone` + drop; `ffi`:
+//! `memseg_local_pool_request` + `memseg_buffer_release` (the C ABI, handles included).
 
 use std::hint::black_box;
 
 use crossbeam_queue::ArrayQueue;
+use memseg::ffi::{
+    memseg_buffer, memseg_buffer_release, memseg_local_pool, memseg_local_pool_config,
+    memseg_local_pool_destroy, memseg_local_pool_new, memseg_local_pool_request,
+    memseg_network_pool, memseg_network_pool_destroy, memseg_network_pool_new, memseg_status,
+};
 use memseg::pool::{LocalPoolConfig, NetworkBufferPool, SegmentMemory};
 
 fn main() {
@@ -61,6 +67,36 @@ fn main() {
                 drop(r);
             }
         }
-        other => panic!("unknown op {other}: pool, queue, retain or arc"),
+        "ffi" => {
+            let config = memseg_local_pool_config {
+                min: 64,
+                max: 64,
+                ..Default::default()
+            };
+            let (mut net, mut local) =
+                (memseg_network_pool::default(), memseg_local_pool::default());
+            // SAFETY: valid config and out pointers.
+            unsafe {
+                assert_eq!(
+                    memseg_network_pool_new(64, 32 * 1024, 0, &mut net),
+                    memseg_status::Ok
+                );
+                assert_eq!(
+                    memseg_local_pool_new(net, &config, &mut local),
+                    memseg_status::Ok
+                );
+            }
+            for _ in 0..n {
+                let mut b = memseg_buffer::default();
+                // SAFETY: a valid out pointer.
+                let status = unsafe { memseg_local_pool_request(local, &mut b) };
+                assert_eq!(status, memseg_status::Ok);
+                black_box(b);
+                memseg_buffer_release(b);
+            }
+            memseg_local_pool_destroy(local);
+            memseg_network_pool_destroy(net);
+        }
+        other => panic!("unknown op {other}: pool, queue, retain, arc or ffi"),
     }
 }

@@ -623,7 +623,8 @@ typedef struct memseg_local_pool_config {
    */
   uint32_t max_per_channel;
   /**
-   * Buffers that may be taken beyond the pool's size when it has none left.
+   * Buffers that may be taken beyond the pool's size when it has none left; at most
+   * 2^31 − 1.
    */
   size_t max_overdraft;
 } memseg_local_pool_config;

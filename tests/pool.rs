@@ -40,6 +40,16 @@ fn bad_configurations_are_refused_and_change_nothing() {
         net.create_local_pool(LocalPoolConfig::new(0, 0)),
         Err(Error::InvalidArgument(_))
     ));
+    let e = net
+        .create_local_pool(LocalPoolConfig {
+            max_overdraft: 1 << 31,
+            ..LocalPoolConfig::new(1, 1)
+        })
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::InvalidArgument(m) if m.contains("overdraft maximum 2147483648 is above 2147483647")),
+        "{e}"
+    );
     let a = net.create_local_pool(LocalPoolConfig::new(6, 6)).unwrap();
     let e = net
         .create_local_pool(LocalPoolConfig::new(5, 8))
@@ -215,6 +225,9 @@ fn a_channel_at_its_limit_blocks_and_makes_the_pool_unavailable() {
     drop(b);
     assert!(pool.is_available() && readable(fd));
     drop(a);
+    // Every segment has been out for a channel; one requested without a channel names none.
+    let all: Vec<_> = (0..8).map(|_| pool.request().unwrap()).collect();
+    assert!(all.iter().all(|b| b.channel().is_none()));
 }
 
 #[test]

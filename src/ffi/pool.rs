@@ -68,7 +68,8 @@ pub struct memseg_local_pool_config {
     /// Most buffers one channel may hold at once (0: no limit); the pool is unavailable while
     /// a channel holds this many.
     pub max_per_channel: u32,
-    /// Buffers that may be taken beyond the pool's size when it has none left.
+    /// Buffers that may be taken beyond the pool's size when it has none left; at most
+    /// 2^31 − 1.
     pub max_overdraft: usize,
 }
 

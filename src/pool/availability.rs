@@ -3,11 +3,24 @@
 //!
 //! The request/recycle fast path never locks. It reads one word, the pool's *attention* word,
 //! which is non-zero when a slow path must run: someone waits or listens, the published
-//! availability is "unavailable" (so a recycle may have to publish "available"), or the pool is
-//! destroyed. Every publication re-checks the pool after storing the attention word, and every
+//! availability is "unavailable" (so a recycle may have to publish "available"), the pool is
+//! destroyed, holds more segments than its size, has overdraft buffers out or counts buffers
+//! per channel. Every publication re-checks the pool after storing the attention word, and every
 //! fast path reads the attention word after its queue operation; all of these are sequentially
 //! consistent (the queue's own compare-and-swap and loads are), so one side always sees the
 //! other and no wake-up is lost.
+//!
+//! The word's layout, low bits first (the low 32 bits are what a recycle checks before giving
+//! a segment back, so that one 32-bit test covers them):
+//!
+//! | bits | meaning |
+//! |---|---|
+//! | 0 | [`CHANNELS`]: the pool counts buffers per channel (for its whole life) |
+//! | 1–31 | overdraft buffers out, [`OVERDRAFT`] each |
+//! | 32–59 | waiting requests and registered listeners, [`WAITER`] each |
+//! | 60 | [`EXCESS`]: the pool holds more segments than its size (it shrank) |
+//! | 62 | [`NOT_SIGNALLED`]: the published state is "unavailable" |
+//! | 63 | [`DESTROYED`] |
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,12 +35,22 @@ use crate::error::{Error, Result};
 /// is called again, nested.
 pub type AvailabilityCallback = Arc<dyn Fn() + Send + Sync>;
 
+/// Attention bit: the pool has channels, whose counters each recycle updates.
+pub(crate) const CHANNELS: u64 = 1;
+/// Attention count: overdraft buffers out, one each.
+pub(crate) const OVERDRAFT: u64 = 1 << 1;
+/// The attention bits of the overdraft count.
+pub(crate) const OVERDRAFT_MASK: u64 = 0xFFFF_FFFE;
+/// Most overdraft buffers a pool may allow (what the count's 31 bits hold).
+pub(crate) const MAX_OVERDRAFT: usize = (OVERDRAFT_MASK / OVERDRAFT) as usize;
+/// Attention count: waiting requests and registered listeners, one each.
+pub(crate) const WAITER: u64 = 1 << 32;
+/// Attention bit: the pool holds more segments than its size.
+pub(crate) const EXCESS: u64 = 1 << 60;
 /// Attention bit: the published state is "unavailable".
 pub(crate) const NOT_SIGNALLED: u64 = 1 << 62;
 /// Attention bit: the pool is destroyed.
 pub(crate) const DESTROYED: u64 = 1 << 63;
-/// Attention count: waiters and listeners, one each.
-pub(crate) const ONE: u64 = 1;
 
 struct State {
     signalled: bool,
@@ -115,7 +138,7 @@ impl Availability {
     ) -> Waited {
         let mut st = self.lock();
         st.waiters += 1;
-        attention.fetch_add(ONE, Ordering::SeqCst);
+        attention.fetch_add(WAITER, Ordering::SeqCst);
         let result = loop {
             if st.closed {
                 break Waited::Closed;
@@ -139,7 +162,7 @@ impl Availability {
             }
         };
         st.waiters -= 1;
-        attention.fetch_sub(ONE, Ordering::SeqCst);
+        attention.fetch_sub(WAITER, Ordering::SeqCst);
         result
     }
 

@@ -7,12 +7,13 @@
 //! dropping the last one recycles the segment to the local pool it came from.
 
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU32, AtomicUsize, Ordering};
 
 use super::local::LocalInner;
 use super::protocol::{CommitWord, RefCount};
-use super::slice::View;
+use super::slice::{READ_ONLY, Window};
 use crate::error::{Error, Result};
 use crate::segment::Region;
 
@@ -24,7 +25,8 @@ pub const BUFFER_TAG_EVENT: u8 = 1;
 /// "No channel" in a slot's channel field.
 pub(crate) const NO_CHANNEL: u32 = u32::MAX;
 
-/// The shared state of the buffer that holds one pooled segment.
+/// The shared state of the buffer that holds one pooled segment. Its alignment leaves the low
+/// bits of its address free for a reference's read-only bit.
 #[repr(align(64))]
 pub(crate) struct Slot {
     region: Region,
@@ -35,9 +37,11 @@ pub(crate) struct Slot {
     /// marked finished once the builder has finished.
     pub(crate) writer: CommitWord,
     tag: AtomicU8,
+    /// The channel the buffer was requested for; `NO_CHANNEL` while the segment is not out.
     pub(crate) channel: AtomicU32,
-    /// The local pool the buffer goes back to; set on each request.
-    owner: AtomicPtr<LocalInner>,
+    /// The local pool the buffer goes back to; set when a pool takes the segment from the
+    /// network pool.
+    pub(crate) owner: AtomicPtr<LocalInner>,
 }
 
 // SAFETY: the region's memory is owned by the network pool, which outlives every slot; the
@@ -75,8 +79,13 @@ impl Slot {
 /// after the writer is done with it, or through a [`BufferBuilder`](super::BufferBuilder) /
 /// [`BufferConsumer`](super::BufferConsumer) pair, which synchronizes the committed bytes.
 pub struct Buffer {
-    slot: NonNull<Slot>,
-    pub(super) view: View,
+    /// The slot's address, with `READ_ONLY` in its low bit: a whole writable buffer is the
+    /// plain address.
+    tagged: NonNull<Slot>,
+    /// A slice's window (on the heap, so that a buffer is two words, passed and returned in
+    /// registers); `None` for a reference to the whole buffer. Dropped by the buffer's drop,
+    /// out of line, so that dropping a whole buffer is small enough to inline.
+    pub(super) window: ManuallyDrop<Option<Box<Window>>>,
 }
 
 // SAFETY: a buffer is a counted reference to a slot whose state is atomic; the slot and its
@@ -87,35 +96,44 @@ unsafe impl Send for Buffer {}
 unsafe impl Sync for Buffer {}
 
 impl Buffer {
-    /// A new reference to a slot just taken from a pool, with `refs` set to 1 by the caller.
+    /// The first reference to a slot just taken from its owner pool (`owner` set), which the
+    /// requester holds alone: the count starts at 1, the indices and the tag are reset.
     #[inline(always)]
-    pub(crate) fn first(slot: &Slot, owner: *const LocalInner, channel: u32) -> Buffer {
+    pub(crate) fn first(slot: &Slot, channel: u32) -> Buffer {
         slot.refs.start();
         slot.reader.store(0, Ordering::Relaxed);
         slot.writer.publish(0);
         slot.tag.store(BUFFER_TAG_DATA, Ordering::Relaxed);
-        slot.channel.store(channel, Ordering::Relaxed);
-        slot.owner.store(owner.cast_mut(), Ordering::Relaxed);
+        // A slot out of a buffer has no channel (the recycle of a channel's buffer resets it).
+        if channel != NO_CHANNEL {
+            slot.channel.store(channel, Ordering::Relaxed);
+        }
         Buffer {
-            slot: NonNull::from(slot),
-            view: View::Whole { read_only: false },
+            tagged: NonNull::from(slot),
+            window: ManuallyDrop::new(None),
         }
     }
 
     #[inline(always)]
     pub(crate) fn slot(&self) -> &Slot {
-        // SAFETY: the slot lives as long as the network pool, which outlives every buffer.
-        unsafe { self.slot.as_ref() }
+        // SAFETY: without its view bits, `tagged` is the slot's address; the slot lives as long
+        // as the network pool, which outlives every buffer.
+        unsafe { &*self.tagged.as_ptr().map_addr(|a| a & !READ_ONLY) }
     }
 
-    /// Another reference to the same memory, sharing the count, with the given view.
-    #[inline]
-    pub(super) fn share(&self, view: View) -> Buffer {
+    /// Another reference to the same memory, sharing the count: read-only if this one is or
+    /// `read_only` says so, addressing `window` (`None`: the whole buffer).
+    #[inline(always)]
+    pub(super) fn share(&self, read_only: bool, window: Option<Box<Window>>) -> Buffer {
         let old = self.slot().refs.retain();
-        assert!(old < u32::MAX / 2, "buffer reference count overflow");
+        if old >= u32::MAX / 2 {
+            count_overflow();
+        }
         Buffer {
-            slot: self.slot,
-            view,
+            tagged: self
+                .tagged
+                .map_addr(|a| a | if read_only { READ_ONLY } else { 0 }),
+            window: ManuallyDrop::new(window),
         }
     }
 
@@ -123,7 +141,7 @@ impl Buffer {
     /// view; the segment is recycled when every reference is gone.
     #[inline]
     pub fn retain(&self) -> Buffer {
-        self.share(self.view.duplicate())
+        self.share(false, self.window.as_ref().map(|w| Box::new(w.duplicate())))
     }
 
     /// Number of references (buffers and slices) to this buffer's segment.
@@ -138,22 +156,22 @@ impl Buffer {
 
     /// Whether writes through this reference are refused (slices, a consumer's view).
     pub fn is_read_only(&self) -> bool {
-        self.view.read_only()
+        self.tagged.addr().get() & READ_ONLY != 0
     }
 
     /// Bytes this reference can address: the segment size, or a slice's length.
     pub fn capacity(&self) -> usize {
-        match &self.view {
-            View::Whole { .. } => self.slot().region.len(),
-            View::Slice { len, .. } => *len,
+        match &*self.window {
+            Some(window) => window.len,
+            None => self.slot().region.len(),
         }
     }
 
     /// The writer index: bytes written so far (a slice's size is its length).
     pub fn size(&self) -> usize {
-        match &self.view {
-            View::Whole { .. } => self.slot().writer.read().0,
-            View::Slice { len, .. } => *len,
+        match &*self.window {
+            Some(window) => window.len,
+            None => self.slot().writer.read().0,
         }
     }
 
@@ -180,9 +198,14 @@ impl Buffer {
 
     /// The reader index: bytes already read.
     pub fn reader_index(&self) -> usize {
-        match &self.view {
-            View::Whole { .. } => self.slot().reader.load(Ordering::Relaxed),
-            View::Slice { reader, .. } => reader.load(Ordering::Relaxed),
+        self.reader().load(Ordering::Relaxed)
+    }
+
+    /// Where this reference's reader index lives: the slot, or a slice's window.
+    fn reader(&self) -> &AtomicUsize {
+        match &*self.window {
+            Some(window) => &window.reader,
+            None => &self.slot().reader,
         }
     }
 
@@ -196,10 +219,7 @@ impl Buffer {
                 size,
             });
         }
-        match &self.view {
-            View::Whole { .. } => self.slot().reader.store(index, Ordering::Relaxed),
-            View::Slice { reader, .. } => reader.store(index, Ordering::Relaxed),
-        }
+        self.reader().store(index, Ordering::Relaxed);
         Ok(())
     }
 
@@ -231,18 +251,17 @@ impl Buffer {
     /// The memory this reference addresses: the whole segment, or the slice's window.
     pub fn region(&self) -> Region {
         let whole = self.slot().region;
-        match &self.view {
-            View::Whole { .. } => whole,
-            View::Slice { start, len, .. } => {
-                // SAFETY: a slice's window was checked to lie inside the segment when it was
-                // made, and the segment lives as long as the network pool.
-                unsafe { Region::new(NonNull::new_unchecked(whole.as_ptr().add(*start)), *len) }
-            }
-        }
+        let Some(window) = &*self.window else {
+            return whole;
+        };
+        let (start, len) = (window.start, window.len);
+        // SAFETY: a slice's window was checked to lie inside the segment when it was made, and
+        // the segment lives as long as the network pool.
+        unsafe { Region::new(NonNull::new_unchecked(whole.as_ptr().add(start)), len) }
     }
 
     pub(super) fn check_writable(&self, what: &str) -> Result<()> {
-        if self.view.read_only() {
+        if self.is_read_only() {
             return Err(Error::ReadOnly(format!(
                 "cannot {what} a read-only buffer reference (segment {})",
                 self.slot().index
@@ -293,9 +312,19 @@ impl Buffer {
     }
 }
 
+/// Out of line, so that a retain stays small.
+#[cold]
+#[inline(never)]
+fn count_overflow() -> ! {
+    panic!("buffer reference count overflow")
+}
+
 impl Drop for Buffer {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
+        if self.window.is_some() {
+            self.drop_window();
+        }
         let slot = self.slot();
         if slot.refs.release() {
             let owner = slot.owner.load(Ordering::Relaxed);
@@ -303,6 +332,15 @@ impl Drop for Buffer {
             // pools' bookkeeping), and the network pool lives while any of its buffers is out.
             unsafe { (*owner).recycle(slot) };
         }
+    }
+}
+
+impl Buffer {
+    #[cold]
+    #[inline(never)]
+    fn drop_window(&mut self) {
+        // SAFETY: called once, from the buffer's drop; the window is not used afterwards.
+        unsafe { ManuallyDrop::drop(&mut self.window) };
     }
 }
 

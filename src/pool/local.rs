@@ -5,8 +5,10 @@
 //! A request pops one (or, below the pool's current size, takes one from the network pool's
 //! queue, or an overdraft segment); the last release of a buffer pushes it back. Neither takes
 //! a lock. Then one load of the attention word (see `availability.rs`) says whether a slow
-//! path must run: waking waiters, serving listeners, publishing availability, returning
-//! segments above the pool's size, or returning everything to a destroyed pool's network.
+//! path must run: counting channels or overdraft buffers, waking waiters, serving listeners,
+//! publishing availability, returning segments above the pool's size, or returning everything
+//! to a destroyed pool's network. The fast paths are inlined into their callers; everything
+//! else, error messages included, is out of line.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -19,7 +21,8 @@ use std::time::{Duration, Instant};
 use crossbeam_queue::ArrayQueue;
 
 use super::availability::{
-    Availability, AvailabilityCallback, DESTROYED, NOT_SIGNALLED, ONE, Waited,
+    Availability, AvailabilityCallback, CHANNELS, DESTROYED, EXCESS, MAX_OVERDRAFT, NOT_SIGNALLED,
+    OVERDRAFT, OVERDRAFT_MASK, WAITER, Waited,
 };
 use super::buffer::{Buffer, NO_CHANNEL, Slot};
 use super::builder::BufferBuilder;
@@ -39,7 +42,8 @@ pub struct LocalPoolConfig {
     /// many, the pool is unavailable, as in Flink's result partitions.
     pub max_per_channel: u32,
     /// Buffers that may be taken beyond the pool's size when it has none left (from the
-    /// network pool's free segments); they go straight back to the network pool.
+    /// network pool's free segments); they go straight back to the network pool. At most
+    /// 2^31 − 1.
     pub max_overdraft: usize,
 }
 
@@ -61,6 +65,12 @@ impl LocalPoolConfig {
             return Err(Error::invalid(format!(
                 "a local pool's minimum {} is above its maximum {}",
                 self.min, self.max
+            )));
+        }
+        if self.max_overdraft > MAX_OVERDRAFT {
+            return Err(Error::invalid(format!(
+                "a local pool's overdraft maximum {} is above {MAX_OVERDRAFT}",
+                self.max_overdraft
             )));
         }
         if self.channels == 0 && self.max_per_channel != 0 {
@@ -102,17 +112,20 @@ pub struct LocalPoolStats {
     pub waited_requests: u64,
 }
 
+/// In declaration order: what the fast paths read besides the queue (the attention word and
+/// the slots) shares the first cache line; the queue's head and tail have lines of their own.
+#[repr(C)]
 pub(crate) struct LocalInner {
-    pub(crate) id: u64,
-    network: NonNull<NetworkInner>,
+    /// What the fast paths check; also the overdraft count (see `availability.rs`).
+    attention: AtomicU64,
     /// The network pool's slots (`network.slots`), reached without going through the network.
     slots: NonNull<[Slot]>,
+    network: NonNull<NetworkInner>,
+    pub(crate) id: u64,
     queue: ArrayQueue<u32>,
     /// Segments the pool holds: in its queue or out as buffers (overdraft not counted).
     requested: AtomicUsize,
     size: AtomicUsize,
-    overdraft: AtomicUsize,
-    attention: AtomicU64,
     pub(crate) min: usize,
     pub(crate) max: usize,
     max_overdraft: usize,
@@ -140,8 +153,11 @@ impl LocalInner {
             queue: ArrayQueue::new(capacity),
             requested: AtomicUsize::new(0),
             size: AtomicUsize::new(config.min),
-            overdraft: AtomicUsize::new(0),
-            attention: AtomicU64::new(NOT_SIGNALLED),
+            attention: AtomicU64::new(if config.channels > 0 {
+                NOT_SIGNALLED | CHANNELS
+            } else {
+                NOT_SIGNALLED
+            }),
             min: config.min,
             max: config.max,
             max_overdraft: config.max_overdraft,
@@ -183,12 +199,34 @@ impl LocalInner {
         self.attention.load(Ordering::SeqCst) & DESTROYED != 0
     }
 
+    /// Overdraft buffers out.
+    fn overdraft(&self) -> usize {
+        ((self.attention.load(Ordering::SeqCst) & OVERDRAFT_MASK) / OVERDRAFT) as usize
+    }
+
     pub(crate) fn holds_segments(&self) -> bool {
-        self.requested.load(Ordering::SeqCst) > 0 || self.overdraft.load(Ordering::SeqCst) > 0
+        self.requested.load(Ordering::SeqCst) > 0 || self.overdraft() > 0
     }
 
     pub(crate) fn set_size(&self, size: usize) {
         self.size.store(size, Ordering::SeqCst);
+        self.sync_excess();
+    }
+
+    /// Sets the attention word's excess bit while the pool holds more segments than its size,
+    /// so that recycles give them back. The holdings only grow below the size, so they get
+    /// above it only when the size is lowered (`set_size`); clearing re-checks afterwards, in
+    /// case a lower size was stored meanwhile.
+    fn sync_excess(&self) {
+        let excess = || self.requested.load(Ordering::SeqCst) > self.size.load(Ordering::SeqCst);
+        if excess() {
+            self.attention.fetch_or(EXCESS, Ordering::SeqCst);
+        } else if self.attention.load(Ordering::SeqCst) & EXCESS != 0 {
+            self.attention.fetch_and(!EXCESS, Ordering::SeqCst);
+            if excess() {
+                self.attention.fetch_or(EXCESS, Ordering::SeqCst);
+            }
+        }
     }
 
     /// Whether a request could be served now without overdraft (the pool's availability).
@@ -214,8 +252,7 @@ impl LocalInner {
             return false;
         }
         self.has_buffer()
-            || (self.overdraft.load(Ordering::SeqCst) < self.max_overdraft
-                && !self.network().free.is_empty())
+            || (self.overdraft() < self.max_overdraft && !self.network().free.is_empty())
     }
 
     pub(crate) fn publish(&self) {
@@ -223,16 +260,8 @@ impl LocalInner {
             .sync(&self.attention, || self.is_available());
     }
 
-    /// A segment for a request: the pool's queue, then the network pool within the pool's
+    /// A segment when the pool's queue had none: from the network pool within the pool's
     /// size, then (if allowed) an overdraft segment.
-    #[inline(always)]
-    fn take_segment(&self, overdraft: bool) -> Option<u32> {
-        if let Some(index) = self.queue.pop() {
-            return Some(index);
-        }
-        self.take_segment_slow(overdraft)
-    }
-
     #[cold]
     fn take_segment_slow(&self, overdraft: bool) -> Option<u32> {
         let network = self.network();
@@ -243,6 +272,7 @@ impl LocalInner {
             });
         if below_size.is_ok() {
             if let Some(index) = network.free.pop() {
+                self.adopt(index);
                 if network.free.is_empty() {
                     network.sync_pools();
                 }
@@ -255,15 +285,17 @@ impl LocalInner {
         }
         // Overdraft: the counter goes up only once a segment is really out, since a recycle
         // that sees it above zero sends a segment back to the network pool in its place.
-        if overdraft && self.overdraft.load(Ordering::SeqCst) < self.max_overdraft {
+        if overdraft && self.overdraft() < self.max_overdraft {
             if let Some(index) = network.free.pop() {
+                let max = self.max_overdraft as u64 * OVERDRAFT;
                 let counted = self
-                    .overdraft
-                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |o| {
-                        (o < self.max_overdraft).then_some(o + 1)
+                    .attention
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |a| {
+                        (a & OVERDRAFT_MASK < max).then_some(a + OVERDRAFT)
                     })
                     .is_ok();
                 if counted {
+                    self.adopt(index);
                     if network.free.is_empty() {
                         network.sync_pools();
                     }
@@ -275,58 +307,109 @@ impl LocalInner {
         None
     }
 
+    /// Makes this pool the owner of a segment taken from the network pool, the pool its
+    /// buffer goes back to. A segment in a pool's queue has that pool as its owner already (it
+    /// came back to it), so a request from the queue does not store it again.
+    fn adopt(&self, index: u32) {
+        let owner: *const LocalInner = self;
+        self.slot(index)
+            .owner
+            .store(owner.cast_mut(), Ordering::Relaxed);
+    }
+
     /// Non-blocking request; `WouldBlock` when no buffer can be served now.
-    #[inline]
+    ///
+    /// Inlined: for a request without a channel (a constant at most call sites) the fast path
+    /// is one load of the attention word, the queue's pop, the slot's reset and the queue's
+    /// emptiness check; the rest is out of line.
+    #[inline(always)]
     pub(crate) fn request(&self, channel: u32) -> Result<Buffer> {
         if self.attention.load(Ordering::Relaxed) & DESTROYED != 0 {
             return Err(self.closed());
         }
-        let mut reached_limit = false;
+        let reached_limit = channel != NO_CHANNEL && self.count_channel(channel)?;
+        let Some(index) = self.queue.pop() else {
+            return self.request_slow(channel, reached_limit);
+        };
+        Ok(self.hand_out(index, channel, reached_limit))
+    }
+
+    /// A request whose pool's queue was empty: from the network pool or as overdraft.
+    #[cold]
+    #[inline(never)]
+    fn request_slow(&self, channel: u32, reached_limit: bool) -> Result<Buffer> {
+        match self.take_segment_slow(true) {
+            Some(index) => Ok(self.hand_out(index, channel, reached_limit)),
+            None => Err(self.no_buffer(channel, reached_limit)),
+        }
+    }
+
+    /// The buffer of a segment just taken; publishes if the pool became unavailable.
+    #[inline(always)]
+    fn hand_out(&self, index: u32, channel: u32, reached_limit: bool) -> Buffer {
+        let buffer = Buffer::first(self.slot(index), channel);
+        if reached_limit || self.queue.is_empty() {
+            self.after_take(reached_limit);
+        }
+        buffer
+    }
+
+    /// Counts a buffer for `channel`; whether the channel just reached its limit.
+    #[cold]
+    #[inline(never)]
+    fn count_channel(&self, channel: u32) -> Result<bool> {
+        let Some(count) = self.channels.get(channel as usize) else {
+            return Err(self.bad_channel(channel));
+        };
+        let held = count.fetch_add(1, Ordering::SeqCst);
+        if held >= self.max_per_channel {
+            count.fetch_sub(1, Ordering::SeqCst);
+            return Err(Error::WouldBlock(format!(
+                "channel {channel} holds its maximum of {} buffers",
+                self.max_per_channel
+            )));
+        }
+        if held + 1 == self.max_per_channel {
+            self.blocked_channels.fetch_add(1, Ordering::SeqCst);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// A request found no segment: undoes its channel count, publishes that the pool is
+    /// unavailable if that is news, and says why.
+    #[cold]
+    #[inline(never)]
+    fn no_buffer(&self, channel: u32, reached_limit: bool) -> Error {
         if channel != NO_CHANNEL {
-            let Some(count) = self.channels.get(channel as usize) else {
-                return Err(self.bad_channel(channel));
-            };
-            let held = count.fetch_add(1, Ordering::SeqCst);
-            if held >= self.max_per_channel {
-                count.fetch_sub(1, Ordering::SeqCst);
-                return Err(Error::WouldBlock(format!(
-                    "channel {channel} holds its maximum of {} buffers",
-                    self.max_per_channel
-                )));
-            }
-            if held + 1 == self.max_per_channel {
-                self.blocked_channels.fetch_add(1, Ordering::SeqCst);
-                reached_limit = true;
+            self.channels[channel as usize].fetch_sub(1, Ordering::SeqCst);
+            if reached_limit {
+                self.blocked_channels.fetch_sub(1, Ordering::SeqCst);
             }
         }
-        let Some(index) = self.take_segment(true) else {
-            if channel != NO_CHANNEL {
-                self.channels[channel as usize].fetch_sub(1, Ordering::SeqCst);
-                if reached_limit {
-                    self.blocked_channels.fetch_sub(1, Ordering::SeqCst);
-                }
-            }
-            if self.attention.load(Ordering::SeqCst) & NOT_SIGNALLED == 0 {
-                self.publish();
-            }
-            return Err(Error::WouldBlock(format!(
-                "local buffer pool {} has no buffer free ({} of {} in use, overdraft {} of {})",
-                self.id,
-                self.in_use(),
-                self.size.load(Ordering::Relaxed),
-                self.overdraft.load(Ordering::Relaxed),
-                self.max_overdraft
-            )));
-        };
-        let buffer = Buffer::first(self.slot(index), self, channel);
+        if self.attention.load(Ordering::SeqCst) & NOT_SIGNALLED == 0 {
+            self.publish();
+        }
+        Error::WouldBlock(format!(
+            "local buffer pool {} has no buffer free ({} of {} in use, overdraft {} of {})",
+            self.id,
+            self.in_use(),
+            self.size.load(Ordering::Relaxed),
+            self.overdraft(),
+            self.max_overdraft
+        ))
+    }
+
+    /// After a request that emptied the queue or filled its channel: publishes that the pool
+    /// became unavailable.
+    #[cold]
+    #[inline(never)]
+    fn after_take(&self, reached_limit: bool) {
         if reached_limit
-            || (self.queue.is_empty()
-                && self.attention.load(Ordering::SeqCst) & NOT_SIGNALLED == 0
-                && !self.is_available())
+            || (self.attention.load(Ordering::SeqCst) & NOT_SIGNALLED == 0 && !self.is_available())
         {
             self.publish();
         }
-        Ok(buffer)
     }
 
     pub(crate) fn request_blocking(
@@ -363,22 +446,55 @@ impl LocalInner {
     }
 
     /// The last release of a buffer of this pool.
-    #[inline]
+    ///
+    /// Without channels or overdraft buffers out (the low half of the attention word), the
+    /// segment goes back into the queue, and one more load of the attention word says whether
+    /// anything else must happen. Not inlined, so that the buffer's drop, which callers inline,
+    /// is only the count check and this call.
+    #[inline(never)]
     pub(crate) fn recycle(&self, slot: &Slot) {
+        if self.attention.load(Ordering::SeqCst) as u32 != 0 {
+            self.recycle_counted(slot);
+            return;
+        }
+        self.push_back(slot.index);
+        // Sequentially consistent load after the queue's sequentially consistent push: see
+        // `availability.rs`.
+        if self.attention.load(Ordering::SeqCst) != 0 {
+            self.after_recycle();
+        }
+    }
+
+    #[inline(always)]
+    fn push_back(&self, index: u32) {
+        if self.queue.push(index).is_err() {
+            queue_overflow();
+        }
+    }
+
+    /// The last release in a pool with channels or overdraft buffers out: the channel's count
+    /// goes down, and an overdraft buffer's segment (or one in its place) goes straight back
+    /// to the network pool.
+    #[cold]
+    #[inline(never)]
+    fn recycle_counted(&self, slot: &Slot) {
         let index = slot.index;
         let channel = slot.channel.load(Ordering::Relaxed);
         let mut unblocked = false;
         if channel != NO_CHANNEL {
+            slot.channel.store(NO_CHANNEL, Ordering::Relaxed);
             let held = self.channels[channel as usize].fetch_sub(1, Ordering::SeqCst);
             if held == self.max_per_channel {
                 self.blocked_channels.fetch_sub(1, Ordering::SeqCst);
                 unblocked = true;
             }
         }
-        if self.overdraft.load(Ordering::Relaxed) > 0
+        if self.overdraft() > 0
             && self
-                .overdraft
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |o| o.checked_sub(1))
+                .attention
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |a| {
+                    (a & OVERDRAFT_MASK != 0).then(|| a - OVERDRAFT)
+                })
                 .is_ok()
         {
             self.network().give_back(index);
@@ -387,15 +503,8 @@ impl LocalInner {
             }
             return;
         }
-        self.queue
-            .push(index)
-            .expect("a local pool's queue holds every segment it requested");
-        // Sequentially consistent loads after the queue's sequentially consistent push: see
-        // `availability.rs`.
-        if unblocked
-            || self.attention.load(Ordering::SeqCst) != 0
-            || self.requested.load(Ordering::SeqCst) > self.size.load(Ordering::SeqCst)
-        {
+        self.push_back(index);
+        if unblocked || self.attention.load(Ordering::SeqCst) & !CHANNELS != 0 {
             self.after_recycle();
         }
     }
@@ -424,6 +533,7 @@ impl LocalInner {
                 .expect("the free queue holds every segment");
             returned = true;
         }
+        self.sync_excess();
         if returned {
             self.network().wake();
         }
@@ -452,7 +562,7 @@ impl LocalInner {
             if self.lock_listeners().is_empty() {
                 return;
             }
-            let Some(index) = self.take_segment(false) else {
+            let Some(index) = self.queue.pop().or_else(|| self.take_segment_slow(false)) else {
                 return;
             };
             let listener = {
@@ -462,7 +572,7 @@ impl LocalInner {
                 } else {
                     let listener = listeners.pop_front();
                     if listener.is_some() {
-                        self.attention.fetch_sub(ONE, Ordering::SeqCst);
+                        self.attention.fetch_sub(WAITER, Ordering::SeqCst);
                     }
                     listener
                 }
@@ -470,15 +580,13 @@ impl LocalInner {
             let Some(listener) = listener else {
                 // No listener (any more): the segment goes back where requests find it. A
                 // listener registering now re-checks for buffers after registering.
-                self.queue
-                    .push(index)
-                    .expect("a local pool's queue holds every segment it requested");
+                self.push_back(index);
                 if self.destroyed() {
                     self.drain_to_network();
                 }
                 return;
             };
-            let buffer = Buffer::first(self.slot(index), self, NO_CHANNEL);
+            let buffer = Buffer::first(self.slot(index), NO_CHANNEL);
             if listener.buffer_available(buffer) {
                 let mut listeners = self.lock_listeners();
                 if self.destroyed() {
@@ -486,7 +594,7 @@ impl LocalInner {
                     listener.pool_destroyed();
                 } else {
                     listeners.push_back(listener);
-                    self.attention.fetch_add(ONE, Ordering::SeqCst);
+                    self.attention.fetch_add(WAITER, Ordering::SeqCst);
                 }
             }
         }
@@ -502,7 +610,7 @@ impl LocalInner {
                 return Ok(false);
             }
             listeners.push_back(listener);
-            self.attention.fetch_add(ONE, Ordering::SeqCst);
+            self.attention.fetch_add(WAITER, Ordering::SeqCst);
         }
         // A buffer recycled between the check and the registration did not see the listener.
         if self.has_buffer() {
@@ -522,7 +630,7 @@ impl LocalInner {
         let listeners: Vec<_> = {
             let mut listeners = self.lock_listeners();
             self.attention
-                .fetch_sub(listeners.len() as u64 * ONE, Ordering::SeqCst);
+                .fetch_sub(listeners.len() as u64 * WAITER, Ordering::SeqCst);
             listeners.drain(..).collect()
         };
         for listener in listeners {
@@ -535,20 +643,30 @@ impl LocalInner {
     }
 
     fn in_use(&self) -> usize {
-        (self.requested.load(Ordering::SeqCst) + self.overdraft.load(Ordering::SeqCst))
-            .saturating_sub(self.queue.len())
+        (self.requested.load(Ordering::SeqCst) + self.overdraft()).saturating_sub(self.queue.len())
     }
 
+    #[cold]
+    #[inline(never)]
     fn closed(&self) -> Error {
         Error::Closed(format!("local buffer pool {} is destroyed", self.id))
     }
 
+    #[cold]
+    #[inline(never)]
     fn bad_channel(&self, channel: u32) -> Error {
         Error::invalid(format!(
             "channel {channel} is not one of the pool's {} channels",
             self.channels.len()
         ))
     }
+}
+
+/// Out of line and without arguments, so that the inlined recycle stays small.
+#[cold]
+#[inline(never)]
+fn queue_overflow() -> ! {
+    panic!("a local pool's queue holds every segment it requested")
 }
 
 /// A local buffer pool: between a minimum and a maximum number of buffers of its network pool.
@@ -654,7 +772,7 @@ impl LocalBufferPool {
             max: inner.max,
             in_use: inner.in_use(),
             available: inner.queue.len(),
-            overdraft: inner.overdraft.load(Ordering::SeqCst),
+            overdraft: inner.overdraft(),
             waited_requests: inner.waited.load(Ordering::Relaxed),
         }
     }

@@ -1,54 +1,33 @@
 //! Read-only slices of a buffer: a window of its bytes that shares the buffer's reference
-//! count (Flink's `ReadOnlySlicedNetworkBuffer`).
+//! count (Flink's `ReadOnlySlicedNetworkBuffer`). The window lives in a small heap box, so
+//! that a reference to a whole buffer (the common case) is two words; making a slice, or
+//! retaining one, allocates it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::buffer::Buffer;
 use crate::error::{Error, Result};
 
-/// What a [`Buffer`] reference addresses.
-pub(crate) enum View {
-    /// The whole segment, with the indices kept in the shared slot.
-    Whole {
-        /// Writes are refused (a consumer's view of a builder's buffer).
-        read_only: bool,
-    },
-    /// A read-only window `[start, start + len)` of the segment, with its own reader index;
-    /// its size is its length.
-    Slice {
-        start: usize,
-        len: usize,
-        reader: AtomicUsize,
-    },
+/// The bit of a [`Buffer`]'s slot address that says writes through it are refused (slices, a
+/// consumer's view); slots are aligned, so the bit is free.
+pub(crate) const READ_ONLY: usize = 1;
+
+/// A slice's window `[start, start + len)` of the segment, with its own reader index (its size
+/// is its length). A reference to the whole buffer has none: its indices are in the shared
+/// slot.
+pub(crate) struct Window {
+    pub(crate) start: usize,
+    pub(crate) len: usize,
+    pub(crate) reader: AtomicUsize,
 }
 
-impl View {
-    pub(crate) fn read_only(&self) -> bool {
-        match self {
-            View::Whole { read_only } => *read_only,
-            View::Slice { .. } => true,
-        }
-    }
-
-    /// The same view for another reference (a slice's reader index is copied).
-    #[inline]
-    pub(crate) fn duplicate(&self) -> View {
-        match self {
-            View::Whole { read_only } => View::Whole {
-                read_only: *read_only,
-            },
-            View::Slice { start, len, reader } => View::Slice {
-                start: *start,
-                len: *len,
-                reader: AtomicUsize::new(reader.load(Ordering::Relaxed)),
-            },
-        }
-    }
-
-    fn start(&self) -> usize {
-        match self {
-            View::Whole { .. } => 0,
-            View::Slice { start, .. } => *start,
+impl Window {
+    /// The same window for another reference (a slice's reader index is copied).
+    pub(crate) fn duplicate(&self) -> Window {
+        Window {
+            start: self.start,
+            len: self.len,
+            reader: AtomicUsize::new(self.reader.load(Ordering::Relaxed)),
         }
     }
 }
@@ -64,11 +43,15 @@ impl Buffer {
             Some(end) if end <= size => {}
             _ => return Err(Error::OutOfBounds { offset, len, size }),
         }
-        Ok(self.share(View::Slice {
-            start: self.view.start() + offset,
-            len,
-            reader: AtomicUsize::new(0),
-        }))
+        let base = self.window.as_ref().map_or(0, |w| w.start);
+        Ok(self.share(
+            true,
+            Some(Box::new(Window {
+                start: base + offset,
+                len,
+                reader: AtomicUsize::new(0),
+            })),
+        ))
     }
 
     /// A read-only slice of the readable bytes, from the reader index to the size (Flink's
@@ -82,6 +65,10 @@ impl Buffer {
 
     /// A read-only reference to the whole buffer, sharing the indices and the count.
     pub(crate) fn read_only_whole(&self) -> Buffer {
-        self.share(View::Whole { read_only: true })
+        debug_assert!(
+            self.window.is_none(),
+            "a whole view is made of a whole view"
+        );
+        self.share(true, None)
     }
 }
