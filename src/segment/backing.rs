@@ -28,12 +28,24 @@ pub struct OffHeapOptions {
 /// Where a managed page (a page of a memory manager's budget) goes when its segment is
 /// released or dropped. Implemented by the memory manager's lease accounts; the segment
 /// module only calls it.
+///
+/// A home lives in an `Arc`. Its pages do not each hold a reference: they share one, which
+/// the home takes when it lends its first page and gives up (through the segment of its last
+/// page, see [`page_returned`](Self::page_returned)) when none is left — one count for all
+/// pages instead of a reference count update per page.
 pub(crate) trait PageHome: Send + Sync {
     /// The segment of a page at `ptr` of `size` bytes was dropped. If the segment owned the
     /// memory itself (a lazily allocated page), that memory has already been freed and
     /// `freed` is true; otherwise the memory is the home's to reuse.
-    fn page_returned(&self, ptr: NonNull<u8>, size: usize, freed: bool);
+    ///
+    /// Returns true when the home's pages no longer hold the reference they shared: the
+    /// segment then releases it (which may drop the home).
+    fn page_returned(&self, ptr: NonNull<u8>, size: usize, freed: bool) -> bool;
 }
+
+/// A managed page's home: the pointer of an `Arc<dyn PageHome>` (`Arc::as_ptr`) whose
+/// strong count includes the reference the home's pages share.
+pub(crate) type PageHomePtr = *const dyn PageHome;
 
 /// The memory under a managed page: borrowed from the home's arena, or owned by the page.
 pub(crate) enum PageMemory {
@@ -56,7 +68,7 @@ pub(super) enum Backing {
     Managed {
         kind: SegmentKind,
         memory: PageMemory,
-        home: Arc<dyn PageHome>,
+        home: PageHomePtr,
     },
 }
 
@@ -183,7 +195,14 @@ impl Backing {
                     }
                 };
                 let ptr = NonNull::new(ptr).expect("a segment's pointer is never null");
-                home.page_returned(ptr, size, freed);
+                // SAFETY: a home stays alive while it counts a page (the contract of
+                // `Segment::managed_page`), and it counts this one until this call.
+                let last = unsafe { &**home }.page_returned(ptr, size, freed);
+                if last {
+                    // SAFETY: the reference the home's pages shared, given up by its last
+                    // page (this one); `home` came from `Arc::as_ptr`.
+                    drop(unsafe { Arc::from_raw(*home) });
+                }
             }
         }
     }
