@@ -225,6 +225,7 @@ impl LeasePages {
         self.peak.load(Ordering::SeqCst)
     }
 
+    #[inline]
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::SeqCst)
     }
@@ -330,10 +331,10 @@ impl LeasePages {
 
     /// A page held by the lease is released: `page` is its number among the free pages, or
     /// `None` if it freed its own memory. The page stays cached (charged, not held) if there
-    /// is room, the lease is open and the budget is not short; otherwise the returned
-    /// [`GiveBack`] says what to give back.
+    /// is room, the lease is open and the budget is not short (`None`); otherwise the
+    /// returned [`GiveBack`] says what to give back.
     #[inline]
-    pub(crate) fn put(&self, page: Option<usize>, budget: &Budget) -> GiveBack {
+    pub(crate) fn put(&self, page: Option<usize>, budget: &Budget) -> Option<GiveBack> {
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
             debug_assert!(state & HELD_MASK > 0, "a page released that is not held");
@@ -360,7 +361,7 @@ impl LeasePages {
                     if let Some(page) = page {
                         back.push(page);
                     }
-                    return back;
+                    return Some(back);
                 }
                 Err(now) => state = now,
             }
@@ -368,9 +369,9 @@ impl LeasePages {
         // Cached. Looked at after caching (both SeqCst): a reclaim that marked the budget
         // short before this look drains the cache after it, or this release sees the mark.
         if self.closed.load(Ordering::SeqCst) || budget.is_short() {
-            return self.drain();
+            return Some(self.drain());
         }
-        GiveBack::default()
+        None
     }
 
     /// Empties the cache: its pages are to be given back.
@@ -449,7 +450,7 @@ mod tests {
         assert_eq!((taken.cached, taken.first), (None, true));
         // Three slots of 9 bits: pages 255, 0 and 7 are kept, the fourth goes back.
         for page in [255, 0, 7] {
-            assert_eq!(pages.put(Some(page), &budget), GiveBack::default());
+            assert_eq!(pages.put(Some(page), &budget), None);
         }
         assert_eq!((pages.held(), pages.cached()), (0, 3));
         assert_eq!(pages.take(1).unwrap().cached, Some(7), "most recent first");
@@ -471,7 +472,7 @@ mod tests {
         assert_eq!((pages.held(), pages.cached(), pages.peak()), (4, 1, 4));
         pages.put(Some(9), &budget);
         pages.put(Some(10), &budget);
-        let back = pages.put(Some(11), &budget);
+        let back = pages.put(Some(11), &budget).unwrap();
         assert_eq!(
             (back.pages(), back.uncharge, back.last),
             (&[11][..], 1, false)
@@ -482,7 +483,7 @@ mod tests {
             (&[10, 9, 255][..], 3, false)
         );
         assert_eq!(pages.drain(), GiveBack::default());
-        let back = pages.put(None, &budget);
+        let back = pages.put(None, &budget).unwrap();
         assert_eq!(
             (back.pages(), back.uncharge, back.last),
             (&[][..], 1, true),
@@ -510,12 +511,12 @@ mod tests {
         let pages = LeasePages::new(None, 16, true);
         pages.take(2).unwrap();
         budget.enter_short();
-        let back = pages.put(Some(3), &budget);
+        let back = pages.put(Some(3), &budget).unwrap();
         assert_eq!((back.pages(), back.last), (&[3][..], false));
         budget.leave_short();
         assert!(pages.close());
         assert!(!pages.close(), "closed once");
-        let back = pages.put(Some(4), &budget);
+        let back = pages.put(Some(4), &budget).unwrap();
         assert_eq!(
             (back.pages(), back.uncharge, back.last),
             (&[4][..], 1, true)
@@ -641,7 +642,9 @@ mod loom_model {
         }
 
         fn release(&self, lease: &Lease, page: usize) {
-            self.give_back(lease, lease.pages.put(Some(page), &self.budget));
+            if let Some(back) = lease.pages.put(Some(page), &self.budget) {
+                self.give_back(lease, back);
+            }
         }
 
         /// One page for `lease`, waiting for a release as long as it takes.

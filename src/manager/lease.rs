@@ -50,6 +50,7 @@ impl LeaseAccount {
     }
 
     /// This account as its pages' home.
+    #[inline]
     fn home(self: &Arc<Self>) -> PageHomePtr {
         let account: *const LeaseAccount = Arc::as_ptr(self);
         account as PageHomePtr
@@ -71,7 +72,7 @@ impl LeaseAccount {
 
     /// Gives back pages and charges no longer the lease's; true if it was the last charge
     /// (for the caller to release the pages' shared reference).
-    #[inline]
+    #[inline(never)]
     fn give_back(&self, back: &GiveBack) -> bool {
         let manager = &self.manager;
         for &page in back.pages() {
@@ -81,6 +82,17 @@ impl LeaseAccount {
             manager.uncharge((back.uncharge * manager.page_size) as u64);
         }
         back.last
+    }
+
+    /// A page this lease held is back (`None`: a lazy page that freed its memory): kept in the
+    /// cache, or given back. True if it was the last charge.
+    #[inline]
+    fn page_back(&self, ptr: Option<NonNull<u8>>) -> bool {
+        let page = ptr.map(|ptr| self.manager.page_number(ptr));
+        match self.pages.put(page, &self.manager.budget) {
+            None => false,
+            Some(back) => self.give_back(&back),
+        }
     }
 
     /// Gives the cached pages back to the manager.
@@ -249,7 +261,7 @@ impl LeaseAccount {
     }
 
     /// Whether `page` is a page this lease holds.
-    #[inline]
+    #[inline(always)]
     fn holds(self: &Arc<Self>, page: &Segment) -> bool {
         page.page_home()
             .is_some_and(|home| std::ptr::addr_eq(home, Arc::as_ptr(self)))
@@ -327,11 +339,9 @@ impl LeaseAccount {
 }
 
 impl PageHome for LeaseAccount {
-    /// Keeps the page in the lease's cache, or gives it back.
     #[inline]
     fn page_returned(&self, ptr: NonNull<u8>, _size: usize, freed: bool) -> bool {
-        let page = (!freed).then(|| self.manager.page_number(ptr));
-        self.give_back(&self.pages.put(page, &self.manager.budget))
+        self.page_back((!freed).then_some(ptr))
     }
 }
 
@@ -424,12 +434,21 @@ impl Lease {
     /// Releases a page this lease holds: it goes back to the manager. A page the lease
     /// does not hold (another lease's, or a segment that is not a page) is refused and
     /// given back unchanged.
+    #[inline]
     pub fn release(&self, page: Segment) -> Result<(), Rejected<Segment>> {
         if !self.account.holds(&page) {
             let error = self.account.not_held(&page);
             return Err(Rejected { error, value: page });
         }
-        drop(page);
+        // A page of the arena comes straight back (no drop through its home pointer).
+        match page.into_borrowed_page() {
+            Ok(ptr) => {
+                if self.account.page_back(Some(ptr)) {
+                    self.account.unshare_with_pages();
+                }
+            }
+            Err(page) => drop(page),
+        }
         Ok(())
     }
 

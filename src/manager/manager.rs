@@ -59,6 +59,7 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    #[inline]
     pub(crate) fn segment_kind(&self) -> SegmentKind {
         match self.kind {
             MemoryKind::Heap => SegmentKind::Heap,
@@ -159,6 +160,7 @@ impl Inner {
         (ptr.as_ptr() as usize - self.arena_base) >> self.page_size.trailing_zeros()
     }
 
+    #[inline]
     pub(crate) fn is_preallocated(&self) -> bool {
         self.free.is_some()
     }

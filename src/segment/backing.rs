@@ -85,6 +85,21 @@ fn check_size(size: usize) -> Result<()> {
     Ok(())
 }
 
+/// Tells `home` that its page at `ptr` is back, and releases the reference its pages shared
+/// if this was the last one.
+#[inline]
+pub(super) fn return_page(home: PageHomePtr, ptr: *mut u8, size: usize, freed: bool) {
+    let ptr = NonNull::new(ptr).expect("a segment's pointer is never null");
+    // SAFETY: a home stays alive while it counts a page (the contract of
+    // `Segment::managed_page`), and it counts this one until this call.
+    let last = unsafe { &*home }.page_returned(ptr, size, freed);
+    if last {
+        // SAFETY: the reference the home's pages shared, given up by its last page (this
+        // one); `home` came from `Arc::as_ptr`.
+        drop(unsafe { Arc::from_raw(home) });
+    }
+}
+
 impl Backing {
     pub(super) fn heap(size: usize) -> Result<(NonNull<u8>, Backing)> {
         check_size(size)?;
@@ -194,15 +209,7 @@ impl Backing {
                         true
                     }
                 };
-                let ptr = NonNull::new(ptr).expect("a segment's pointer is never null");
-                // SAFETY: a home stays alive while it counts a page (the contract of
-                // `Segment::managed_page`), and it counts this one until this call.
-                let last = unsafe { &**home }.page_returned(ptr, size, freed);
-                if last {
-                    // SAFETY: the reference the home's pages shared, given up by its last
-                    // page (this one); `home` came from `Arc::as_ptr`.
-                    drop(unsafe { Arc::from_raw(*home) });
-                }
+                return_page(*home, ptr, size, freed);
             }
         }
     }

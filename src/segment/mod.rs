@@ -87,6 +87,7 @@ impl Segment {
         Ok(Segment::from_backing(ptr, size, backing))
     }
 
+    #[inline]
     fn from_backing(ptr: NonNull<u8>, size: usize, backing: Backing) -> Segment {
         // SAFETY: `ptr` addresses `size` bytes owned by `backing`, which lives as long as
         // the region is reachable (both are fields of this segment).
@@ -103,6 +104,7 @@ impl Segment {
     /// lent by this segment. `size` must not be zero. `home` comes from `Arc::as_ptr`, counts
     /// this page from now on, and keeps its strong count above zero (its pages' shared
     /// reference) until its `page_returned` returns true.
+    #[inline]
     pub(crate) unsafe fn managed_page(
         ptr: NonNull<u8>,
         size: usize,
@@ -138,6 +140,25 @@ impl Segment {
             }),
             Err(backing) => Err(Segment { region, backing }),
         }
+    }
+
+    /// Ends a managed page whose memory is its home's (a preallocated manager's) without
+    /// telling the home: for the home itself, which takes the page back directly. Returns the
+    /// page's address; any other segment comes back unchanged.
+    #[inline]
+    pub(crate) fn into_borrowed_page(self) -> Result<NonNull<u8>, Segment> {
+        if let Backing::Managed {
+            memory: PageMemory::Borrowed,
+            ..
+        } = self.backing
+        {
+            // Nothing to free: the memory is the home's, and the home pointer holds no
+            // reference of its own.
+            let ptr = self.region.as_ptr();
+            std::mem::forget(self);
+            return Ok(NonNull::new(ptr).expect("a segment's pointer is never null"));
+        }
+        Err(self)
     }
 
     /// The home of a managed page; `None` for any other segment.
@@ -291,9 +312,21 @@ impl Segment {
 }
 
 impl Drop for Segment {
+    #[inline]
     fn drop(&mut self) {
-        self.backing
-            .release(self.region.as_ptr(), self.region.len());
+        let (ptr, size) = (self.region.as_ptr(), self.region.len());
+        // A preallocated manager's page (the most frequent drop on a hot path) goes straight
+        // back to its home.
+        if let Backing::Managed {
+            memory: PageMemory::Borrowed,
+            home,
+            ..
+        } = self.backing
+        {
+            backing::return_page(home, ptr, size, false);
+            return;
+        }
+        self.backing.release(ptr, size);
     }
 }
 
