@@ -16,10 +16,10 @@
 //! while the budget is short a release keeps nothing ([`LeasePages::put`]).
 
 #[cfg(loom)]
-use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use loom::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::atomic::Ordering;
 #[cfg(not(loom))]
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 
 /// Bytes charged against a limit.
 pub(crate) struct Budget {
@@ -119,6 +119,10 @@ pub(crate) const MAX_CACHED_PAGES: usize = 4;
 /// Bits of a lease's word that count the pages it holds; the rest is its cache.
 const HELD_BITS: u32 = 32;
 const HELD_MASK: u64 = (1 << HELD_BITS) - 1;
+/// The top bit of a lease's word: the lease is closed (it takes no page, caches none).
+const CLOSED: u64 = 1 << 63;
+/// Bits of a lease's word for its cache: between the count and the closed bit.
+const CACHE_BITS: u32 = 63 - HELD_BITS;
 
 /// Why a lease could not count more pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +132,8 @@ pub(crate) enum Refused {
     /// More pages than a lease can count at once (2^32 − 1) were asked for, which no budget
     /// serves either.
     Budget,
+    /// The lease is closed.
+    Closed,
 }
 
 /// What [`LeasePages::take`] counted.
@@ -168,16 +174,16 @@ impl GiveBack {
 /// The pages a lease holds, its peak, its quota, and its cache, in one word so that an
 /// allocation from the cache and a release into it are one compare-and-swap each.
 ///
-/// The word: the low 32 bits count pages held (lent out); the high 32 bits hold up to `slots`
+/// The word: the low 32 bits count pages held (lent out); the next 31 bits hold up to `slots`
 /// cached page numbers, `width` bits each, stored as number + 1 (0 is an empty slot), the
-/// most recently cached lowest. Cached pages are charged to the budget but not held: the
+/// most recently cached lowest; the top bit says the lease is closed (checked by the same
+/// compare-and-swap that takes or caches a page, so no page is cached after a close). Cached pages are charged to the budget but not held: the
 /// quota bounds pages held, and a cached page counts as free in the manager's figures.
 /// Aligned to its own cache lines so that two leases never share one.
 #[repr(align(128))]
 pub(crate) struct LeasePages {
     state: AtomicU64,
     peak: AtomicUsize,
-    closed: AtomicBool,
     quota: Option<usize>,
     width: u32,
     slots: u32,
@@ -190,15 +196,14 @@ impl LeasePages {
     /// may be kept (a preallocated manager's; a lazy manager frees them).
     pub(crate) fn new(quota: Option<usize>, total_pages: usize, cache: bool) -> Self {
         let width = (usize::BITS - total_pages.leading_zeros()).max(1);
-        let slots = if cache && width <= 64 - HELD_BITS {
-            ((64 - HELD_BITS) / width).min(MAX_CACHED_PAGES as u32)
+        let slots = if cache && width <= CACHE_BITS {
+            (CACHE_BITS / width).min(MAX_CACHED_PAGES as u32)
         } else {
             0
         };
         LeasePages {
             state: AtomicU64::new(0),
             peak: AtomicUsize::new(0),
-            closed: AtomicBool::new(false),
             quota,
             width,
             slots,
@@ -227,20 +232,20 @@ impl LeasePages {
 
     #[inline]
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::SeqCst)
+        self.state.load(Ordering::SeqCst) & CLOSED != 0
     }
 
-    /// Marks the lease closed (its releases cache nothing from now on); false if it was
-    /// closed already. The caller then [`drain`](Self::drain)s the cache.
+    /// Marks the lease closed (it takes no page and its releases cache nothing from now on);
+    /// false if it was closed already. The caller then [`drain`](Self::drain)s the cache.
     pub(crate) fn close(&self) -> bool {
-        !self.closed.swap(true, Ordering::SeqCst)
+        self.state.fetch_or(CLOSED, Ordering::SeqCst) & CLOSED == 0
     }
 
     /// Cached pages in `state`: slots fill from the lowest, and each holds a non-zero value,
     /// so the highest set bit tells how many are filled.
     #[inline]
     fn cached_in(&self, state: u64) -> usize {
-        let cache = state >> HELD_BITS;
+        let cache = (state & !CLOSED) >> HELD_BITS;
         (u64::BITS - cache.leading_zeros()).div_ceil(self.width) as usize
     }
 
@@ -250,7 +255,8 @@ impl LeasePages {
         (1u64 << self.width) - 1
     }
 
-    /// Whether the cache of `state` has room for one more page.
+    /// Whether the cache of `state` has room for one more page (never when closed: the
+    /// closed bit lies above the last slot).
     #[inline]
     fn has_room(&self, state: u64) -> bool {
         self.slots > 0 && state >> self.last_slot == 0
@@ -280,6 +286,9 @@ impl LeasePages {
     fn count(&self, n: usize, from_cache: bool) -> Result<Take, Refused> {
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
+            if state & CLOSED != 0 {
+                return Err(Refused::Closed);
+            }
             let held = (state & HELD_MASK) as usize;
             let cache = state >> HELD_BITS;
             let now = held.checked_add(n).ok_or(Refused::Budget)?;
@@ -326,7 +335,7 @@ impl LeasePages {
             before & HELD_MASK >= n as u64,
             "more pages given back than held"
         );
-        before == n as u64
+        before & !CLOSED == n as u64
     }
 
     /// A page held by the lease is released: `page` is its number among the free pages, or
@@ -338,7 +347,7 @@ impl LeasePages {
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
             debug_assert!(state & HELD_MASK > 0, "a page released that is not held");
-            let cache = state >> HELD_BITS;
+            let cache = (state & !CLOSED) >> HELD_BITS;
             let room = self.has_room(state);
             let next = match page {
                 Some(page) if room => {
@@ -351,11 +360,11 @@ impl LeasePages {
                 .state
                 .compare_exchange_weak(state, next, Ordering::SeqCst, Ordering::Relaxed)
             {
-                Ok(_) if next >> HELD_BITS != cache => break,
+                Ok(_) if (next & !CLOSED) >> HELD_BITS != cache => break,
                 Ok(_) => {
                     let mut back = GiveBack {
                         uncharge: 1,
-                        last: next == 0,
+                        last: next & !CLOSED == 0,
                         ..GiveBack::default()
                     };
                     if let Some(page) = page {
@@ -366,9 +375,10 @@ impl LeasePages {
                 Err(now) => state = now,
             }
         }
-        // Cached. Looked at after caching (both SeqCst): a reclaim that marked the budget
-        // short before this look drains the cache after it, or this release sees the mark.
-        if self.closed.load(Ordering::SeqCst) || budget.is_short() {
+        // Cached (so the lease was open). Looked at after caching: a reclaim that marked the
+        // budget short before this look drains the cache after it, or this release sees the
+        // mark.
+        if budget.is_short() {
             return Some(self.drain());
         }
         None
@@ -382,8 +392,8 @@ impl LeasePages {
     #[cold]
     #[inline(never)]
     pub(crate) fn drain(&self) -> GiveBack {
-        let state = self.state.fetch_and(HELD_MASK, Ordering::SeqCst);
-        let mut cache = state >> HELD_BITS;
+        let state = self.state.fetch_and(HELD_MASK | CLOSED, Ordering::SeqCst);
+        let mut cache = (state & !CLOSED) >> HELD_BITS;
         let mut back = GiveBack {
             last: cache != 0 && state & HELD_MASK == 0,
             ..GiveBack::default()
@@ -430,15 +440,15 @@ mod tests {
     fn the_cache_size_follows_the_width_of_a_page_number() {
         for (pages, slots) in [
             (1, 4),
-            (255, 4),
-            (256, 3),
+            (15, 4),
+            (255, 3),
             (4096, 2),
             (65536, 1),
-            (1 << 31, 1),
+            (1 << 30, 1),
         ] {
             assert_eq!(LeasePages::new(None, pages, true).slots, slots, "{pages}");
         }
-        assert_eq!(LeasePages::new(None, 1 << 32, true).slots, 0);
+        assert_eq!(LeasePages::new(None, 1 << 31, true).slots, 0);
         assert_eq!(LeasePages::new(None, 256, false).slots, 0);
     }
 
@@ -516,6 +526,8 @@ mod tests {
         budget.leave_short();
         assert!(pages.close());
         assert!(!pages.close(), "closed once");
+        assert_eq!(pages.take(1), Err(Refused::Closed));
+        assert_eq!(pages.add_transferred(), Err(Refused::Closed));
         let back = pages.put(Some(4), &budget).unwrap();
         assert_eq!(
             (back.pages(), back.uncharge, back.last),
@@ -547,7 +559,7 @@ mod tests {
 #[cfg(all(test, loom))]
 mod loom_model {
     use super::*;
-    use loom::sync::atomic::AtomicIsize;
+    use loom::sync::atomic::{AtomicBool, AtomicIsize};
     use loom::sync::{Arc, Condvar, Mutex};
     use loom::thread;
 
@@ -784,6 +796,30 @@ mod loom_model {
             manager.release(&b, page);
             worker.join().unwrap();
             manager.check_quiescent(&[&a, &b], 1);
+        });
+    }
+
+    /// A lease releases a page while it is closed: the page is never left in the cache of the
+    /// closed lease (nobody would take it back), and nothing is lost.
+    #[test]
+    fn budget_comes_back_from_a_lease_closed_while_it_releases() {
+        builder().check(|| {
+            let manager = Arc::new(Manager::new(1));
+            let a = Arc::new(Lease::new(None, 1));
+            let worker = {
+                let (manager, a) = (manager.clone(), a.clone());
+                thread::spawn(move || {
+                    if let Some(page) = manager.allocate(&a, &[&a]) {
+                        manager.release(&a, page);
+                    }
+                })
+            };
+            if a.pages.close() {
+                manager.give_back(&a, a.pages.drain());
+            }
+            worker.join().unwrap();
+            assert_eq!(a.pages.cached(), 0, "a page cached by a closed lease");
+            manager.check_quiescent(&[&a], 1);
         });
     }
 }

@@ -140,6 +140,7 @@ impl LeaseAccount {
         match why {
             Refused::Quota { held } => self.quota_error(n, held),
             Refused::Budget => self.budget_error(n),
+            Refused::Closed => self.closed_error(),
         }
     }
 
@@ -397,7 +398,7 @@ impl Lease {
     #[inline]
     pub fn allocate(&self) -> Result<Segment> {
         let account = &self.account;
-        if account.manager.is_preallocated() && !account.pages.is_closed() {
+        if account.manager.is_preallocated() {
             let page = match account.charge(1)? {
                 Some(cached) => cached,
                 None => account.manager.pop_page(),
@@ -431,8 +432,11 @@ impl Lease {
             .wait_for(timeout, || account.allocate(n), &account.name, bytes)
     }
 
-    /// Releases a page this lease holds: it goes back to the manager. A page the lease
-    /// does not hold (another lease's, or a segment that is not a page) is refused and
+    /// Releases a page this lease holds: it goes back to the manager, or (a preallocated
+    /// manager's page) stays in the lease's small cache, still charged to the budget but
+    /// counted as free, for the lease's next allocation; any allocation, reservation or
+    /// shared resource short of budget takes cached pages back first, and while one waits
+    /// for pages nothing is cached. A page the lease does not hold (another lease's, or a segment that is not a page) is refused and
     /// given back unchanged.
     #[inline]
     pub fn release(&self, page: Segment) -> Result<(), Rejected<Segment>> {

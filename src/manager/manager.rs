@@ -317,7 +317,9 @@ impl Inner {
 /// its lease or simply dropped, so Rust code cannot leak budget.
 ///
 /// Thread-safe: leases may allocate and release on many threads at once. A preallocated
-/// manager takes no lock on that path (its free pages are a lock-free queue).
+/// manager takes no lock on that path (its free pages are a lock-free queue, and each lease
+/// keeps a few released pages cached in one atomic word of its own, so that a release and the
+/// next allocation by the same lease are one compare-and-swap each).
 pub struct MemoryManager {
     inner: Arc<Inner>,
 }
