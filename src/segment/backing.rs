@@ -48,13 +48,15 @@ pub(crate) trait PageHome: Send + Sync {
 pub(crate) type PageHomePtr = *const dyn PageHome;
 
 /// The memory under a managed page: borrowed from the home's arena, or owned by the page.
+/// An owned page's allocation is exactly the page (its size, and for the heap the segments'
+/// alignment), so nothing more is kept: a page's segment stays small to move.
 pub(crate) enum PageMemory {
     /// Part of a preallocated arena that the home owns.
     Borrowed,
-    /// Allocated for this page alone with this layout (lazy heap page).
-    Heap(Layout),
-    /// Mapped for this page alone (lazy off-heap page).
-    OffHeap { mapped_len: usize },
+    /// Allocated for this page alone by [`Backing::heap`] (lazy heap page).
+    Heap,
+    /// Mapped for this page alone by [`Backing::off_heap`] (lazy off-heap page).
+    OffHeap,
 }
 
 pub(super) enum Backing {
@@ -70,6 +72,11 @@ pub(super) enum Backing {
         memory: PageMemory,
         home: PageHomePtr,
     },
+}
+
+/// The layout of a heap segment of `size` bytes.
+fn heap_layout(size: usize) -> Result<Layout, std::alloc::LayoutError> {
+    Layout::from_size_align(size, HEAP_ALIGN)
 }
 
 fn check_size(size: usize) -> Result<()> {
@@ -105,11 +112,10 @@ impl Backing {
         check_size(size)?;
         // A valid size so close to isize::MAX that padding it to the alignment overflows
         // is one no allocator can serve: refused as an allocation, like any other.
-        let layout =
-            Layout::from_size_align(size, HEAP_ALIGN).map_err(|_| Error::AllocationFailed {
-                size,
-                reason: format!("padded to {HEAP_ALIGN}-byte alignment it exceeds isize::MAX"),
-            })?;
+        let layout = heap_layout(size).map_err(|_| Error::AllocationFailed {
+            size,
+            reason: format!("padded to {HEAP_ALIGN}-byte alignment it exceeds isize::MAX"),
+        })?;
         // SAFETY: the layout has a non-zero size (checked above).
         let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
         let ptr = NonNull::new(ptr).ok_or_else(|| Error::AllocationFailed {
@@ -169,11 +175,17 @@ impl Backing {
 
     /// The memory of a freshly allocated heap or off-heap backing as a managed page's own
     /// memory; foreign and managed backings (whose memory is not the allocator's) come back
-    /// unchanged as the error.
-    pub(super) fn into_page_memory(self) -> Result<PageMemory, Backing> {
+    /// unchanged as the error. `size` is the segment's, which its allocation is.
+    pub(super) fn into_page_memory(self, size: usize) -> Result<PageMemory, Backing> {
         match self {
-            Backing::Heap(layout) => Ok(PageMemory::Heap(layout)),
-            Backing::OffHeap { mapped_len } => Ok(PageMemory::OffHeap { mapped_len }),
+            Backing::Heap(layout) => {
+                debug_assert_eq!(Some(layout), heap_layout(size).ok());
+                Ok(PageMemory::Heap)
+            }
+            Backing::OffHeap { mapped_len } => {
+                debug_assert_eq!(mapped_len, size);
+                Ok(PageMemory::OffHeap)
+            }
             other => Err(other),
         }
     }
@@ -196,15 +208,17 @@ impl Backing {
             Backing::Managed { memory, home, .. } => {
                 let freed = match memory {
                     PageMemory::Borrowed => false,
-                    PageMemory::Heap(layout) => {
+                    PageMemory::Heap => {
+                        let layout = heap_layout(size).expect("the layout it was allocated with");
                         // SAFETY: the page's own allocation, made by `alloc_zeroed` with
-                        // this layout (`Backing::heap`), freed once.
-                        unsafe { std::alloc::dealloc(ptr, *layout) };
+                        // this layout (`Backing::heap` with the page's size), freed once.
+                        unsafe { std::alloc::dealloc(ptr, layout) };
                         true
                     }
-                    PageMemory::OffHeap { mapped_len } => {
-                        // SAFETY: the page's own mapping, made by `Backing::off_heap`.
-                        let rc = unsafe { libc::munmap(ptr.cast(), *mapped_len) };
+                    PageMemory::OffHeap => {
+                        // SAFETY: the page's own mapping of its size, made by
+                        // `Backing::off_heap`.
+                        let rc = unsafe { libc::munmap(ptr.cast(), size) };
                         debug_assert_eq!(rc, 0, "munmap of a page's own mapping failed");
                         true
                     }

@@ -133,7 +133,7 @@ impl Segment {
         // SAFETY: `this` is never used or dropped again, so the backing is moved out once.
         let backing = unsafe { std::ptr::read(&this.backing) };
         let kind = backing.kind();
-        match backing.into_page_memory() {
+        match backing.into_page_memory(region.len()) {
             Ok(memory) => Ok(Segment {
                 region,
                 backing: Backing::Managed { kind, memory, home },
