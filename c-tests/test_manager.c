@@ -1,9 +1,10 @@
 /*
  * The memory manager from C: managers, leases, pages as lent segment handles, reservations,
- * transfer, waiting, shared resources, stats (struct and JSON), the failure snapshot, the
- * close report and the memory plan — and every bad input: zero and huge sizes, bad page sizes,
- * NULL arguments, double release, release through the wrong lease, use after lease close,
- * close twice, manager close with open leases, and a multi-threaded conservation check.
+ * transfer, waiting, pages a lease keeps cached, shared resources, stats (struct and JSON),
+ * the failure snapshot, the close report and the memory plan — and every bad input: zero and
+ * huge sizes, bad page sizes, NULL arguments, double release, release through the wrong
+ * lease, use after lease close, close twice, manager close with open leases, and a
+ * multi-threaded conservation check.
  */
 #define _POSIX_C_SOURCE 200809L /* pthread barriers */
 #undef NDEBUG
@@ -328,6 +329,34 @@ static void test_reservations(void) {
   CHECK_STATUS(memseg_lease_close(lease, NULL), MEMSEG_STATUS_STALE_HANDLE); /* twice */
   CHECK_OK(memseg_lease_close((memseg_lease){0}, NULL));                      /* zero: no-op */
   CHECK_EQ(stats_of(manager).used_bytes, 0);
+  close_clean(manager);
+}
+
+/* A lease of a preallocated manager keeps the pages it releases cached for its next
+ * allocation; they count as free, and another lease (or a reservation) short of budget gets
+ * them. */
+static void test_released_pages_are_free_to_everyone(void) {
+  memseg_manager manager = new_manager(2, true, MEMSEG_MEMORY_KIND_OFFHEAP);
+  memseg_lease a = open_lease(manager, "a", 0), b = open_lease(manager, "b", 0);
+  memseg_segment page, pages[2];
+  memseg_manager_stats stats;
+  CHECK_OK(memseg_lease_allocate(a, &page));
+  CHECK_OK(memseg_lease_release(a, page));
+  stats = stats_of(manager);
+  CHECK_EQ(stats.pages_used, 0);
+  CHECK_EQ(stats.pages_free, 2);
+  CHECK_EQ(stats.used_bytes, 0);
+  CHECK_OK(memseg_lease_allocate_many(b, 2, pages));
+  CHECK_STATUS(memseg_lease_allocate(a, &page), MEMSEG_STATUS_BUDGET_EXHAUSTED);
+  CHECK_OK(memseg_lease_release_many(b, pages, 2));
+  CHECK_OK(memseg_lease_reserve(a, 2 * PAGE));
+  CHECK_EQ(stats_of(manager).pages_free, 0);
+  CHECK_OK(memseg_lease_unreserve(a, 2 * PAGE));
+  CHECK_OK(memseg_lease_close(a, NULL));
+  CHECK_OK(memseg_lease_close(b, NULL));
+  stats = stats_of(manager);
+  CHECK_EQ(stats.pages_free, 2);
+  CHECK_EQ(stats.leases, 0);
   close_clean(manager);
 }
 
@@ -690,6 +719,7 @@ int main(void) {
   RUN(test_release_through_the_wrong_lease_changes_nothing);
   RUN(test_transfer);
   RUN(test_reservations);
+  RUN(test_released_pages_are_free_to_everyone);
   RUN(test_manager_close_with_open_leases);
   RUN(test_bad_handles_and_arguments);
   RUN(test_stats_json);

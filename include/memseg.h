@@ -422,7 +422,9 @@ typedef struct memseg_manager_stats {
    */
   size_t pages_used;
   /**
-   * Pages that can still be allocated (the budget left, in whole pages).
+   * Pages that can still be allocated (the budget left, in whole pages). Pages a lease
+   * keeps cached after releasing them count as free: any allocation short of budget takes
+   * them back.
    */
   size_t pages_free;
   /**
@@ -430,7 +432,8 @@ typedef struct memseg_manager_stats {
    */
   uint64_t limit_bytes;
   /**
-   * Bytes charged: pages, reservations and shared resources.
+   * Bytes charged: pages held, reservations and shared resources (not pages leases keep
+   * cached).
    */
   uint64_t used_bytes;
   /**

@@ -60,11 +60,14 @@ pub struct memseg_manager_stats {
     pub pages_total: usize,
     /// Pages held by leases.
     pub pages_used: usize,
-    /// Pages that can still be allocated (the budget left, in whole pages).
+    /// Pages that can still be allocated (the budget left, in whole pages). Pages a lease
+    /// keeps cached after releasing them count as free: any allocation short of budget takes
+    /// them back.
     pub pages_free: usize,
     /// The budget in bytes.
     pub limit_bytes: u64,
-    /// Bytes charged: pages, reservations and shared resources.
+    /// Bytes charged: pages held, reservations and shared resources (not pages leases keep
+    /// cached).
     pub used_bytes: u64,
     /// Bytes reserved by leases.
     pub reserved_bytes: u64,

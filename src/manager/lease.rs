@@ -2,14 +2,14 @@
 
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::budget::PageCount;
+use super::budget::{GiveBack, LeasePages, Refused};
 use super::manager::Inner;
 use super::stats::{FailureCause, LeaseClosed, LeaseUsage};
 use crate::error::{Error, Result};
-use crate::segment::{PageHome, Segment};
+use crate::segment::{PageHome, PageHomePtr, Segment};
 use crate::view::SegmentSource;
 
 /// A value given back together with the reason it was refused: nothing changed.
@@ -21,26 +21,92 @@ pub struct Rejected<T> {
     pub value: T,
 }
 
-/// The shared state of a lease: its charges and its identity. Pages hold it (as their
-/// home), so it outlives the [`Lease`] while pages it lent are out.
+/// The shared state of a lease: its charges and its identity. Pages have it as their home;
+/// while anything is charged to it (pages held or cached) they share one reference to it, so
+/// it outlives the [`Lease`] while pages it lent are out.
 pub(crate) struct LeaseAccount {
+    pages: LeasePages,
     pub(crate) id: u64,
     pub(crate) name: String,
-    pages: PageCount,
     reserved: AtomicU64,
-    closed: AtomicBool,
     pub(crate) manager: Arc<Inner>,
 }
 
 impl LeaseAccount {
     pub(crate) fn new(id: u64, name: &str, quota: Option<usize>, manager: Arc<Inner>) -> Self {
         LeaseAccount {
+            pages: LeasePages::new(quota, manager.total_pages, manager.is_preallocated()),
             id,
             name: name.to_string(),
-            pages: PageCount::new(quota),
             reserved: AtomicU64::new(0),
-            closed: AtomicBool::new(false),
             manager,
+        }
+    }
+
+    /// Pages cached: charged to the budget but free for this lease's next allocation (and
+    /// anyone's, once the budget is short).
+    pub(crate) fn cached_pages(&self) -> usize {
+        self.pages.cached()
+    }
+
+    /// This account as its pages' home.
+    #[inline]
+    fn home(self: &Arc<Self>) -> PageHomePtr {
+        let account: *const LeaseAccount = Arc::as_ptr(self);
+        account as PageHomePtr
+    }
+
+    /// The first charge: the pages take the reference they share.
+    fn share_with_pages(self: &Arc<Self>) {
+        // SAFETY: `self` is a live `Arc`, so the count is above zero.
+        unsafe { Arc::increment_strong_count(Arc::as_ptr(self)) };
+    }
+
+    /// The last charge is gone: the pages' shared reference is released. Never the last
+    /// reference, since the caller holds `self`.
+    fn unshare_with_pages(self: &Arc<Self>) {
+        // SAFETY: the reference taken by `share_with_pages`; `self` keeps the count above
+        // zero after it.
+        unsafe { Arc::decrement_strong_count(Arc::as_ptr(self)) };
+    }
+
+    /// Gives back pages and charges no longer the lease's; true if it was the last charge
+    /// (for the caller to release the pages' shared reference).
+    #[inline(never)]
+    fn give_back(&self, back: &GiveBack) -> bool {
+        let manager = &self.manager;
+        for &page in back.pages() {
+            manager.push_page(page);
+        }
+        if back.uncharge > 0 {
+            manager.uncharge((back.uncharge * manager.page_size) as u64);
+        }
+        back.last
+    }
+
+    /// A page this lease held is back (`None`: a lazy page that freed its memory): kept in the
+    /// cache, or given back. True if it was the last charge.
+    #[inline]
+    fn page_back(&self, ptr: Option<NonNull<u8>>) -> bool {
+        let page = ptr.map(|ptr| self.manager.page_number(ptr));
+        match self.pages.put(page, &self.manager.budget) {
+            None => false,
+            Some(back) => self.give_back(&back),
+        }
+    }
+
+    /// Gives the cached pages back to the manager.
+    pub(crate) fn give_back_cached(self: &Arc<Self>) {
+        if self.give_back(&self.pages.drain()) {
+            self.unshare_with_pages();
+        }
+    }
+
+    /// Counts `n` pages fewer held, with nothing to give back: an allocation refused or
+    /// failed after they were counted, or a page transferred to another lease.
+    fn uncount(self: &Arc<Self>, n: usize) {
+        if self.pages.sub(n) {
+            self.unshare_with_pages();
         }
     }
 
@@ -52,12 +118,12 @@ impl LeaseAccount {
             peak_pages: self.pages.peak(),
             reserved_bytes: self.reserved.load(Ordering::SeqCst),
             quota_pages: self.pages.quota(),
-            closed: self.closed.load(Ordering::SeqCst),
+            closed: self.pages.is_closed(),
         }
     }
 
     fn check_open(&self) -> Result<()> {
-        if self.closed.load(Ordering::Relaxed) {
+        if self.pages.is_closed() {
             return Err(self.closed_error());
         }
         Ok(())
@@ -68,13 +134,33 @@ impl LeaseAccount {
         Error::Closed(format!("lease '{}' is closed", self.name))
     }
 
-    /// Charges `n` pages to the lease's quota (and its peak).
-    #[inline]
-    fn charge_pages(&self, n: usize) -> Result<()> {
-        match self.pages.try_add(n) {
-            Ok(()) => Ok(()),
-            Err(held) => Err(self.quota_error(n, held)),
+    /// The error for pages the lease could not count.
+    #[cold]
+    fn refused(&self, why: Refused, n: usize) -> Error {
+        match why {
+            Refused::Quota { held } => self.quota_error(n, held),
+            Refused::Budget => self.budget_error(n),
+            Refused::Closed => self.closed_error(),
         }
+    }
+
+    /// Counts and charges `n` pages: `Some` cached page (already charged) when one serves
+    /// a request for one, else `None` with `n` pages charged to the budget, for the caller to
+    /// take (or, for a lazy manager, allocate).
+    #[inline]
+    fn charge(self: &Arc<Self>, n: usize) -> Result<Option<usize>> {
+        let take = self.pages.take(n).map_err(|why| self.refused(why, n))?;
+        if take.first {
+            self.share_with_pages();
+        }
+        if take.cached.is_some() {
+            return Ok(take.cached);
+        }
+        if !self.manager.charge((n * self.manager.page_size) as u64) {
+            self.uncount(n);
+            return Err(self.budget_error(n));
+        }
+        Ok(None)
     }
 
     #[cold]
@@ -118,12 +204,12 @@ impl LeaseAccount {
             // Also keeps the byte count below from overflowing.
             return Err(self.budget_error(n));
         }
-        self.charge_pages(n)?;
-        if !manager.charge((n * manager.page_size) as u64) {
-            self.pages.sub(n);
-            return Err(self.budget_error(n));
-        }
+        let cached = self.charge(n)?;
         let mut pages = Vec::with_capacity(n);
+        if let Some(page) = cached {
+            pages.push(self.page_at(page));
+            return Ok(pages);
+        }
         if manager.is_preallocated() {
             for _ in 0..n {
                 pages.push(self.page_at(manager.pop_page()));
@@ -136,8 +222,8 @@ impl LeaseAccount {
                 Ok(segment) => raw.push(segment),
                 Err(e) => {
                     drop(raw);
-                    self.pages.sub(n);
                     manager.uncharge((n * manager.page_size) as u64);
+                    self.uncount(n);
                     let why = format!("the operating system refused a page ({e})");
                     let bytes = (n * manager.page_size) as u64;
                     return Err(manager.failure(
@@ -150,8 +236,8 @@ impl LeaseAccount {
             }
         }
         for segment in raw {
-            let home: Arc<dyn PageHome> = self.clone();
-            match segment.into_managed(home) {
+            // SAFETY: the page was counted above; the account stays alive while it is.
+            match unsafe { segment.into_managed(self.home()) } {
                 Ok(page) => pages.push(page),
                 Err(_) => unreachable!("a freshly allocated segment owns its memory"),
             }
@@ -159,27 +245,27 @@ impl LeaseAccount {
         Ok(pages)
     }
 
-    /// One page of the arena as a segment whose home is this lease.
+    /// Page number `page` of the arena as a segment whose home is this lease.
     #[inline]
-    fn page_at(self: &Arc<Self>, ptr: NonNull<u8>) -> Segment {
-        let home: Arc<dyn PageHome> = self.clone();
-        // SAFETY: `ptr` is a free page of the arena, taken from the queue by this call
-        // alone; the arena lives as long as the manager, which the home keeps alive.
+    fn page_at(self: &Arc<Self>, page: usize) -> Segment {
+        // SAFETY: the page was taken from the free queue or the cache by this call alone
+        // and counted as held; the arena lives as long as the manager, which the home keeps
+        // alive, and the home lives while it counts the page.
         unsafe {
             Segment::managed_page(
-                ptr,
+                self.manager.page_ptr(page),
                 self.manager.page_size,
                 self.manager.segment_kind(),
-                home,
+                self.home(),
             )
         }
     }
 
     /// Whether `page` is a page this lease holds.
-    #[inline]
+    #[inline(always)]
     fn holds(self: &Arc<Self>, page: &Segment) -> bool {
         page.page_home()
-            .is_some_and(|home| std::ptr::addr_eq(Arc::as_ptr(home), Arc::as_ptr(self)))
+            .is_some_and(|home| std::ptr::addr_eq(home, Arc::as_ptr(self)))
     }
 
     #[cold]
@@ -238,12 +324,13 @@ impl LeaseAccount {
         }
     }
 
-    /// Marks the lease closed and gives its reservations back; `None` if it was closed
-    /// already, else the reserved bytes reclaimed.
-    pub(crate) fn close_account(&self) -> Option<u64> {
-        if self.closed.swap(true, Ordering::SeqCst) {
+    /// Marks the lease closed and gives its cached pages and its reservations back; `None`
+    /// if it was closed already, else the reserved bytes reclaimed.
+    pub(crate) fn close_account(self: &Arc<Self>) -> Option<u64> {
+        if !self.pages.close() {
             return None;
         }
+        self.give_back_cached();
         let reserved = self.reserved.swap(0, Ordering::SeqCst);
         if reserved > 0 {
             self.manager.uncharge(reserved);
@@ -254,13 +341,8 @@ impl LeaseAccount {
 
 impl PageHome for LeaseAccount {
     #[inline]
-    fn page_returned(&self, ptr: NonNull<u8>, _size: usize, freed: bool) {
-        let manager = &self.manager;
-        if !freed {
-            manager.push_page(ptr);
-        }
-        self.pages.sub(1);
-        manager.uncharge(manager.page_size as u64);
+    fn page_returned(&self, ptr: NonNull<u8>, _size: usize, freed: bool) -> bool {
+        self.page_back((!freed).then_some(ptr))
     }
 }
 
@@ -316,13 +398,12 @@ impl Lease {
     #[inline]
     pub fn allocate(&self) -> Result<Segment> {
         let account = &self.account;
-        if account.manager.is_preallocated() && !account.closed.load(Ordering::Relaxed) {
-            account.charge_pages(1)?;
-            if !account.manager.charge(account.manager.page_size as u64) {
-                account.pages.sub(1);
-                return Err(account.budget_error(1));
-            }
-            return Ok(account.page_at(account.manager.pop_page()));
+        if account.manager.is_preallocated() {
+            let page = match account.charge(1)? {
+                Some(cached) => cached,
+                None => account.manager.pop_page(),
+            };
+            return Ok(account.page_at(page));
         }
         let mut pages = account.allocate(1)?;
         Ok(pages.pop().expect("one page was allocated"))
@@ -351,15 +432,27 @@ impl Lease {
             .wait_for(timeout, || account.allocate(n), &account.name, bytes)
     }
 
-    /// Releases a page this lease holds: it goes back to the manager. A page the lease
-    /// does not hold (another lease's, or a segment that is not a page) is refused and
+    /// Releases a page this lease holds: it goes back to the manager, or (a preallocated
+    /// manager's page) stays in the lease's small cache, still charged to the budget but
+    /// counted as free, for the lease's next allocation; any allocation, reservation or
+    /// shared resource short of budget takes cached pages back first, and while one waits
+    /// for pages nothing is cached. A page the lease does not hold (another lease's, or a segment that is not a page) is refused and
     /// given back unchanged.
+    #[inline]
     pub fn release(&self, page: Segment) -> Result<(), Rejected<Segment>> {
         if !self.account.holds(&page) {
             let error = self.account.not_held(&page);
             return Err(Rejected { error, value: page });
         }
-        drop(page);
+        // A page of the arena comes straight back (no drop through its home pointer).
+        match page.into_borrowed_page() {
+            Ok(ptr) => {
+                if self.account.page_back(Some(ptr)) {
+                    self.account.unshare_with_pages();
+                }
+            }
+            Err(page) => drop(page),
+        }
         Ok(())
     }
 
@@ -400,10 +493,14 @@ impl Lease {
             )));
         }
         to.account.check_open()?;
-        to.account.charge_pages(1)?;
-        let home: Arc<dyn PageHome> = to.account.clone();
-        let _old = page.replace_page_home(home);
-        self.account.pages.sub(1);
+        let first =
+            (to.account.pages.add_transferred()).map_err(|why| to.account.refused(why, 1))?;
+        if first {
+            to.account.share_with_pages();
+        }
+        // SAFETY: `to` counts the page from now on; this lease's count is settled below.
+        let _old = unsafe { page.replace_page_home(to.account.home()) };
+        self.account.uncount(1);
         Ok(())
     }
 
@@ -458,7 +555,7 @@ impl Lease {
 
     /// Whether the lease (or its manager) was closed.
     pub fn is_closed(&self) -> bool {
-        self.account.closed.load(Ordering::SeqCst)
+        self.account.pages.is_closed()
     }
 }
 

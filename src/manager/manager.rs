@@ -38,10 +38,13 @@ pub(crate) struct Inner {
     pub(crate) budget: Budget,
     /// Bytes charged for shared resources.
     pub(crate) shared_bytes: AtomicU64,
-    /// Free pages of a preallocated manager, as addresses into `arena`.
+    /// Free pages of a preallocated manager, by number (page `i` is at `i` page sizes into
+    /// `arena`).
     free: Option<ArrayQueue<usize>>,
     /// The preallocated memory, cut into pages; kept until the last page is dropped.
     arena: Option<Segment>,
+    /// The arena's address (0 for a lazy manager).
+    arena_base: usize,
     pub(crate) closed: AtomicBool,
     pub(crate) registry: Mutex<Registry>,
     pub(crate) shared: Mutex<HashMap<String, SharedSlot>>,
@@ -56,6 +59,7 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    #[inline]
     pub(crate) fn segment_kind(&self) -> SegmentKind {
         match self.kind {
             MemoryKind::Heap => SegmentKind::Heap,
@@ -63,10 +67,30 @@ impl Inner {
         }
     }
 
-    /// Charges `bytes` to the budget if they fit.
+    /// Charges `bytes` to the budget if they fit, after taking the pages cached by leases
+    /// back if that is what it takes.
     #[inline]
     pub(crate) fn charge(&self, bytes: u64) -> bool {
-        self.budget.try_charge(bytes)
+        self.budget
+            .charge_or_reclaim(bytes, || self.reclaim_cached())
+    }
+
+    /// Gives every lease's cached pages back to the budget.
+    #[cold]
+    fn reclaim_cached(&self) {
+        for account in self.accounts() {
+            account.give_back_cached();
+        }
+    }
+
+    /// The leases' accounts, upgraded under the registry's lock. The caller uses (and drops)
+    /// them after it: dropping the last reference to an account takes this lock to forget it.
+    fn accounts(&self) -> Vec<Arc<LeaseAccount>> {
+        lock(&self.registry)
+            .leases
+            .values()
+            .filter_map(Weak::upgrade)
+            .collect()
     }
 
     /// Gives `bytes` back to the budget and wakes waiters, if any.
@@ -85,19 +109,20 @@ impl Inner {
         self.wait_cv.notify_all();
     }
 
-    /// Takes a free page of a preallocated manager. The caller has charged the budget for
-    /// it, so one is there: pages out never exceed pages charged (a page is charged before
-    /// it is taken and uncharged after it is back in the queue).
+    /// Takes a free page of a preallocated manager (its number). The caller has charged the
+    /// budget for it, so one is there: pages out of the queue never exceed pages charged (a
+    /// page is charged before it is taken and uncharged after it is back in the queue; a
+    /// cached page stays charged).
     #[inline]
-    pub(crate) fn pop_page(&self) -> NonNull<u8> {
+    pub(crate) fn pop_page(&self) -> usize {
         let free = self
             .free
             .as_ref()
             .expect("a preallocated manager has a queue");
         let mut spins = 0u32;
         loop {
-            if let Some(addr) = free.pop() {
-                return NonNull::new(addr as *mut u8).expect("page addresses are not null");
+            if let Some(page) = free.pop() {
+                return page;
             }
             // Unreachable by the accounting above; wait out a racing push all the same.
             spins += 1;
@@ -109,18 +134,33 @@ impl Inner {
         }
     }
 
-    /// Puts a preallocated page back in the queue.
+    /// Puts a preallocated page (its number) back in the queue.
     #[inline]
-    pub(crate) fn push_page(&self, ptr: NonNull<u8>) {
+    pub(crate) fn push_page(&self, page: usize) {
         let free = self
             .free
             .as_ref()
             .expect("a preallocated manager has a queue");
-        if free.push(ptr.as_ptr() as usize).is_err() {
+        if free.push(page).is_err() {
             unreachable!("more pages returned than the manager has");
         }
     }
 
+    /// The address of preallocated page number `page`.
+    #[inline]
+    pub(crate) fn page_ptr(&self, page: usize) -> NonNull<u8> {
+        debug_assert!(page < self.total_pages);
+        let addr = self.arena_base + (page << self.page_size.trailing_zeros());
+        NonNull::new(addr as *mut u8).expect("page addresses are not null")
+    }
+
+    /// The number of the preallocated page at `ptr`.
+    #[inline]
+    pub(crate) fn page_number(&self, ptr: NonNull<u8>) -> usize {
+        (ptr.as_ptr() as usize - self.arena_base) >> self.page_size.trailing_zeros()
+    }
+
+    #[inline]
     pub(crate) fn is_preallocated(&self) -> bool {
         self.free.is_some()
     }
@@ -139,15 +179,18 @@ impl Inner {
         }
     }
 
-    pub(crate) fn usage(&self) -> Vec<LeaseUsage> {
-        // The accounts are upgraded under the lock but read (and dropped) after it: dropping
-        // the last reference to an account takes this lock to forget it.
-        let accounts: Vec<Arc<LeaseAccount>> = lock(&self.registry)
-            .leases
-            .values()
-            .filter_map(Weak::upgrade)
-            .collect();
-        accounts.iter().map(|account| account.usage()).collect()
+    /// What each lease holds, and the pages cached by all of them.
+    pub(crate) fn usage(&self) -> (Vec<LeaseUsage>, usize) {
+        let accounts = self.accounts();
+        let cached = accounts.iter().map(|a| a.cached_pages()).sum();
+        (accounts.iter().map(|a| a.usage()).collect(), cached)
+    }
+
+    /// Bytes charged to pages held, reservations and shared resources: the budget's charge
+    /// less the pages leases keep cached (those count as free).
+    fn used_bytes(&self, cached_pages: usize) -> u64 {
+        let cached = cached_pages as u64 * self.page_size as u64;
+        self.budget.used().saturating_sub(cached)
     }
 
     /// Records why an allocation failed and returns the error to report.
@@ -159,7 +202,7 @@ impl Inner {
         bytes: u64,
         why: String,
     ) -> Error {
-        let mut top = self.usage();
+        let (mut top, cached) = self.usage();
         top.sort_by_key(|u| std::cmp::Reverse(u.bytes(self.page_size)));
         top.truncate(SNAPSHOT_TOP_LEASES);
         let snapshot = FailureSnapshot {
@@ -167,7 +210,7 @@ impl Inner {
             lease: lease.to_string(),
             requested_bytes: bytes,
             limit_bytes: self.budget.limit(),
-            used_bytes: self.budget.used(),
+            used_bytes: self.used_bytes(cached),
             top_leases: top,
             page_size: self.page_size,
         };
@@ -202,6 +245,8 @@ impl Inner {
         }
         let deadline = std::time::Instant::now() + timeout;
         self.waiters.fetch_add(1, Ordering::SeqCst);
+        // Short while waiting: releases give their pages back (and wake) instead of caching.
+        self.budget.enter_short();
         let result = loop {
             // Registered as a waiter before reading `wakeups` and attempting: a release after
             // this point either is seen by the attempt or advances `wakeups`, so the wait
@@ -226,6 +271,7 @@ impl Inner {
                 other => break other,
             }
         };
+        self.budget.leave_short();
         self.waiters.fetch_sub(1, Ordering::SeqCst);
         result
     }
@@ -271,7 +317,9 @@ impl Inner {
 /// its lease or simply dropped, so Rust code cannot leak budget.
 ///
 /// Thread-safe: leases may allocate and release on many threads at once. A preallocated
-/// manager takes no lock on that path (its free pages are a lock-free queue).
+/// manager takes no lock on that path (its free pages are a lock-free queue, and each lease
+/// keeps a few released pages cached in one atomic word of its own, so that a release and the
+/// next allocation by the same lease are one compare-and-swap each).
 pub struct MemoryManager {
     inner: Arc<Inner>,
 }
@@ -286,7 +334,7 @@ impl MemoryManager {
         let pages = config.pages()?;
         let page_size = config.page_size;
         let limit = pages as u64 * page_size as u64;
-        let (arena, free) = match config.allocation {
+        let (mut arena, free) = match config.allocation {
             Allocation::Lazy => (None, None),
             Allocation::Preallocated => {
                 let bytes = usize::try_from(limit).map_err(|_| Error::AllocationFailed {
@@ -307,14 +355,15 @@ impl MemoryManager {
                     prefault(&mut arena);
                 }
                 let free = ArrayQueue::new(pages);
-                let base = arena.as_mut_ptr() as usize;
                 for i in 0..pages {
-                    let _ = free.push(base + i * page_size);
+                    let _ = free.push(i);
                 }
                 (Some(arena), Some(free))
             }
         };
+        let arena_base = arena.as_mut().map_or(0, |a| a.as_mut_ptr() as usize);
         let inner = Inner {
+            arena_base,
             page_size,
             total_pages: pages,
             budget: Budget::new(limit),
@@ -418,8 +467,8 @@ pub(crate) fn close_inner(inner: &Arc<Inner>) -> Result<LeakReport> {
 }
 
 pub(crate) fn stats_of(inner: &Inner) -> ManagerStats {
-    let leases = inner.usage();
-    let used = inner.budget.used();
+    let (leases, cached) = inner.usage();
+    let used = inner.used_bytes(cached);
     let limit = inner.budget.limit();
     let pages_used: usize = leases.iter().map(|l| l.pages).sum();
     let reserved: u64 = leases.iter().map(|l| l.reserved_bytes).sum();

@@ -59,11 +59,13 @@ pub struct ManagerStats {
     /// Pages held by leases.
     pub pages_used: usize,
     /// Pages that can still be allocated (budget left after pages, reservations and shared
-    /// resources, in whole pages).
+    /// resources, in whole pages). Pages a lease keeps cached after releasing them count as
+    /// free: any allocation short of budget takes them back.
     pub pages_free: usize,
     /// The budget in bytes (`pages_total * page_size`).
     pub limit_bytes: u64,
-    /// Bytes charged: pages, reservations and shared resources.
+    /// Bytes charged: pages held, reservations and shared resources (not pages leases keep
+    /// cached).
     pub used_bytes: u64,
     /// Bytes reserved by leases.
     pub reserved_bytes: u64,
@@ -142,7 +144,7 @@ pub struct FailureSnapshot {
     pub requested_bytes: u64,
     /// The budget in bytes.
     pub limit_bytes: u64,
-    /// Bytes charged at that moment.
+    /// Bytes charged at that moment (as [`ManagerStats::used_bytes`] counts them).
     pub used_bytes: u64,
     /// The leases charged the most bytes, largest first (at most [`SNAPSHOT_TOP_LEASES`]).
     pub top_leases: Vec<LeaseUsage>,

@@ -28,21 +28,35 @@ pub struct OffHeapOptions {
 /// Where a managed page (a page of a memory manager's budget) goes when its segment is
 /// released or dropped. Implemented by the memory manager's lease accounts; the segment
 /// module only calls it.
+///
+/// A home lives in an `Arc`. Its pages do not each hold a reference: they share one, which
+/// the home takes when it lends its first page and gives up (through the segment of its last
+/// page, see [`page_returned`](Self::page_returned)) when none is left — one count for all
+/// pages instead of a reference count update per page.
 pub(crate) trait PageHome: Send + Sync {
     /// The segment of a page at `ptr` of `size` bytes was dropped. If the segment owned the
     /// memory itself (a lazily allocated page), that memory has already been freed and
     /// `freed` is true; otherwise the memory is the home's to reuse.
-    fn page_returned(&self, ptr: NonNull<u8>, size: usize, freed: bool);
+    ///
+    /// Returns true when the home's pages no longer hold the reference they shared: the
+    /// segment then releases it (which may drop the home).
+    fn page_returned(&self, ptr: NonNull<u8>, size: usize, freed: bool) -> bool;
 }
 
+/// A managed page's home: the pointer of an `Arc<dyn PageHome>` (`Arc::as_ptr`) whose
+/// strong count includes the reference the home's pages share.
+pub(crate) type PageHomePtr = *const dyn PageHome;
+
 /// The memory under a managed page: borrowed from the home's arena, or owned by the page.
+/// An owned page's allocation is exactly the page (its size, and for the heap the segments'
+/// alignment), so nothing more is kept: a page's segment stays small to move.
 pub(crate) enum PageMemory {
     /// Part of a preallocated arena that the home owns.
     Borrowed,
-    /// Allocated for this page alone with this layout (lazy heap page).
-    Heap(Layout),
-    /// Mapped for this page alone (lazy off-heap page).
-    OffHeap { mapped_len: usize },
+    /// Allocated for this page alone by [`Backing::heap`] (lazy heap page).
+    Heap,
+    /// Mapped for this page alone by [`Backing::off_heap`] (lazy off-heap page).
+    OffHeap,
 }
 
 pub(super) enum Backing {
@@ -56,8 +70,13 @@ pub(super) enum Backing {
     Managed {
         kind: SegmentKind,
         memory: PageMemory,
-        home: Arc<dyn PageHome>,
+        home: PageHomePtr,
     },
+}
+
+/// The layout of a heap segment of `size` bytes.
+fn heap_layout(size: usize) -> Result<Layout, std::alloc::LayoutError> {
+    Layout::from_size_align(size, HEAP_ALIGN)
 }
 
 fn check_size(size: usize) -> Result<()> {
@@ -73,16 +92,30 @@ fn check_size(size: usize) -> Result<()> {
     Ok(())
 }
 
+/// Tells `home` that its page at `ptr` is back, and releases the reference its pages shared
+/// if this was the last one.
+#[inline]
+pub(super) fn return_page(home: PageHomePtr, ptr: *mut u8, size: usize, freed: bool) {
+    let ptr = NonNull::new(ptr).expect("a segment's pointer is never null");
+    // SAFETY: a home stays alive while it counts a page (the contract of
+    // `Segment::managed_page`), and it counts this one until this call.
+    let last = unsafe { &*home }.page_returned(ptr, size, freed);
+    if last {
+        // SAFETY: the reference the home's pages shared, given up by its last page (this
+        // one); `home` came from `Arc::as_ptr`.
+        drop(unsafe { Arc::from_raw(home) });
+    }
+}
+
 impl Backing {
     pub(super) fn heap(size: usize) -> Result<(NonNull<u8>, Backing)> {
         check_size(size)?;
         // A valid size so close to isize::MAX that padding it to the alignment overflows
         // is one no allocator can serve: refused as an allocation, like any other.
-        let layout =
-            Layout::from_size_align(size, HEAP_ALIGN).map_err(|_| Error::AllocationFailed {
-                size,
-                reason: format!("padded to {HEAP_ALIGN}-byte alignment it exceeds isize::MAX"),
-            })?;
+        let layout = heap_layout(size).map_err(|_| Error::AllocationFailed {
+            size,
+            reason: format!("padded to {HEAP_ALIGN}-byte alignment it exceeds isize::MAX"),
+        })?;
         // SAFETY: the layout has a non-zero size (checked above).
         let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
         let ptr = NonNull::new(ptr).ok_or_else(|| Error::AllocationFailed {
@@ -142,11 +175,17 @@ impl Backing {
 
     /// The memory of a freshly allocated heap or off-heap backing as a managed page's own
     /// memory; foreign and managed backings (whose memory is not the allocator's) come back
-    /// unchanged as the error.
-    pub(super) fn into_page_memory(self) -> Result<PageMemory, Backing> {
+    /// unchanged as the error. `size` is the segment's, which its allocation is.
+    pub(super) fn into_page_memory(self, size: usize) -> Result<PageMemory, Backing> {
         match self {
-            Backing::Heap(layout) => Ok(PageMemory::Heap(layout)),
-            Backing::OffHeap { mapped_len } => Ok(PageMemory::OffHeap { mapped_len }),
+            Backing::Heap(layout) => {
+                debug_assert_eq!(Some(layout), heap_layout(size).ok());
+                Ok(PageMemory::Heap)
+            }
+            Backing::OffHeap { mapped_len } => {
+                debug_assert_eq!(mapped_len, size);
+                Ok(PageMemory::OffHeap)
+            }
             other => Err(other),
         }
     }
@@ -169,21 +208,22 @@ impl Backing {
             Backing::Managed { memory, home, .. } => {
                 let freed = match memory {
                     PageMemory::Borrowed => false,
-                    PageMemory::Heap(layout) => {
+                    PageMemory::Heap => {
+                        let layout = heap_layout(size).expect("the layout it was allocated with");
                         // SAFETY: the page's own allocation, made by `alloc_zeroed` with
-                        // this layout (`Backing::heap`), freed once.
-                        unsafe { std::alloc::dealloc(ptr, *layout) };
+                        // this layout (`Backing::heap` with the page's size), freed once.
+                        unsafe { std::alloc::dealloc(ptr, layout) };
                         true
                     }
-                    PageMemory::OffHeap { mapped_len } => {
-                        // SAFETY: the page's own mapping, made by `Backing::off_heap`.
-                        let rc = unsafe { libc::munmap(ptr.cast(), *mapped_len) };
+                    PageMemory::OffHeap => {
+                        // SAFETY: the page's own mapping of its size, made by
+                        // `Backing::off_heap`.
+                        let rc = unsafe { libc::munmap(ptr.cast(), size) };
                         debug_assert_eq!(rc, 0, "munmap of a page's own mapping failed");
                         true
                     }
                 };
-                let ptr = NonNull::new(ptr).expect("a segment's pointer is never null");
-                home.page_returned(ptr, size, freed);
+                return_page(*home, ptr, size, freed);
             }
         }
     }

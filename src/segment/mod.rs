@@ -12,15 +12,14 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::ptr::NonNull;
 
-pub(crate) use backing::PageHome;
 pub use backing::{OffHeapOptions, ReleaseFn};
+pub(crate) use backing::{PageHome, PageHomePtr};
 pub use primitive::{ByteOrder, Primitive};
 pub use region::Region;
 
 use crate::error::Result;
 use backing::{Backing, PageMemory};
 use std::mem::ManuallyDrop;
-use std::sync::Arc;
 
 /// Where a segment's memory comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -88,6 +87,7 @@ impl Segment {
         Ok(Segment::from_backing(ptr, size, backing))
     }
 
+    #[inline]
     fn from_backing(ptr: NonNull<u8>, size: usize, backing: Backing) -> Segment {
         // SAFETY: `ptr` addresses `size` bytes owned by `backing`, which lives as long as
         // the region is reachable (both are fields of this segment).
@@ -100,13 +100,16 @@ impl Segment {
     ///
     /// # Safety
     /// Until the segment is dropped, `ptr` must be valid for reads and writes of `size` bytes
-    /// (`home`, which the segment keeps alive, owns that memory), and nothing else may access
-    /// it except through raw pointers lent by this segment. `size` must not be zero.
+    /// (`home` owns that memory), and nothing else may access it except through raw pointers
+    /// lent by this segment. `size` must not be zero. `home` comes from `Arc::as_ptr`, counts
+    /// this page from now on, and keeps its strong count above zero (its pages' shared
+    /// reference) until its `page_returned` returns true.
+    #[inline]
     pub(crate) unsafe fn managed_page(
         ptr: NonNull<u8>,
         size: usize,
         kind: SegmentKind,
-        home: Arc<dyn PageHome>,
+        home: PageHomePtr,
     ) -> Segment {
         let backing = Backing::Managed {
             kind,
@@ -120,13 +123,17 @@ impl Segment {
     /// [`allocate_off_heap`](Self::allocate_off_heap) into a managed page that owns its
     /// memory: dropping it frees the memory, then tells `home` (`freed` true). A foreign or
     /// already managed segment is given back unchanged as the error.
-    pub(crate) fn into_managed(self, home: Arc<dyn PageHome>) -> Result<Segment, Segment> {
+    ///
+    /// # Safety
+    /// As for [`managed_page`](Self::managed_page): `home` counts the page (if it becomes
+    /// one) and stays alive until its `page_returned` returns true.
+    pub(crate) unsafe fn into_managed(self, home: PageHomePtr) -> Result<Segment, Segment> {
         let this = ManuallyDrop::new(self);
         let region = this.region;
         // SAFETY: `this` is never used or dropped again, so the backing is moved out once.
         let backing = unsafe { std::ptr::read(&this.backing) };
         let kind = backing.kind();
-        match backing.into_page_memory() {
+        match backing.into_page_memory(region.len()) {
             Ok(memory) => Ok(Segment {
                 region,
                 backing: Backing::Managed { kind, memory, home },
@@ -135,21 +142,41 @@ impl Segment {
         }
     }
 
+    /// Ends a managed page whose memory is its home's (a preallocated manager's) without
+    /// telling the home: for the home itself, which takes the page back directly. Returns the
+    /// page's address; any other segment comes back unchanged.
+    #[inline]
+    pub(crate) fn into_borrowed_page(self) -> Result<NonNull<u8>, Segment> {
+        if let Backing::Managed {
+            memory: PageMemory::Borrowed,
+            ..
+        } = self.backing
+        {
+            // Nothing to free: the memory is the home's, and the home pointer holds no
+            // reference of its own.
+            let ptr = self.region.as_ptr();
+            std::mem::forget(self);
+            return Ok(NonNull::new(ptr).expect("a segment's pointer is never null"));
+        }
+        Err(self)
+    }
+
     /// The home of a managed page; `None` for any other segment.
     #[inline]
-    pub(crate) fn page_home(&self) -> Option<&Arc<dyn PageHome>> {
+    pub(crate) fn page_home(&self) -> Option<PageHomePtr> {
         match &self.backing {
-            Backing::Managed { home, .. } => Some(home),
+            Backing::Managed { home, .. } => Some(*home),
             _ => None,
         }
     }
 
     /// Gives a managed page a new home (the lease it is transferred to) and returns the old
     /// one; a segment that is not a managed page is left alone (`None`).
-    pub(crate) fn replace_page_home(
-        &mut self,
-        new: Arc<dyn PageHome>,
-    ) -> Option<Arc<dyn PageHome>> {
+    ///
+    /// # Safety
+    /// `new` must meet the contract of [`managed_page`](Self::managed_page). The old home
+    /// no longer hears of this page: the caller settles its count.
+    pub(crate) unsafe fn replace_page_home(&mut self, new: PageHomePtr) -> Option<PageHomePtr> {
         match &mut self.backing {
             Backing::Managed { home, .. } => Some(std::mem::replace(home, new)),
             _ => None,
@@ -285,9 +312,21 @@ impl Segment {
 }
 
 impl Drop for Segment {
+    #[inline]
     fn drop(&mut self) {
-        self.backing
-            .release(self.region.as_ptr(), self.region.len());
+        let (ptr, size) = (self.region.as_ptr(), self.region.len());
+        // A preallocated manager's page (the most frequent drop on a hot path) goes straight
+        // back to its home.
+        if let Backing::Managed {
+            memory: PageMemory::Borrowed,
+            home,
+            ..
+        } = self.backing
+        {
+            backing::return_page(home, ptr, size, false);
+            return;
+        }
+        self.backing.release(ptr, size);
     }
 }
 
@@ -305,6 +344,7 @@ impl fmt::Debug for Segment {
 mod tests {
     use super::*;
     use crate::error::Error;
+    use std::sync::Arc;
 
     #[test]
     fn segments_can_move_between_and_be_shared_by_threads() {
@@ -341,7 +381,8 @@ mod tests {
         assert_eq!(seg.as_slice(), [0, 1, 2, 3, 4, 5, 8, 5, 8, 9]);
     }
 
-    /// Counts returned pages, as a lease account would.
+    /// Counts returned pages, as a lease account would. Each page here holds a reference
+    /// of its own (a home of one page at a time), so every return gives it up.
     #[derive(Default)]
     struct Home {
         returned: std::sync::atomic::AtomicUsize,
@@ -349,14 +390,21 @@ mod tests {
     }
 
     impl PageHome for Home {
-        fn page_returned(&self, _ptr: NonNull<u8>, size: usize, freed: bool) {
+        fn page_returned(&self, _ptr: NonNull<u8>, size: usize, freed: bool) -> bool {
             assert_eq!(size, 4096);
             self.returned
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             if freed {
                 self.freed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
+            true
         }
+    }
+
+    /// A reference to `home` for one page to hold.
+    fn page_reference(home: &Arc<Home>) -> PageHomePtr {
+        let home: Arc<dyn PageHome> = home.clone();
+        Arc::into_raw(home)
     }
 
     #[test]
@@ -366,38 +414,54 @@ mod tests {
         // An owned page (as a lazy manager makes them): freed, then its home told.
         // (Heap, not off-heap, so that Miri, which runs these unit tests, can follow it.)
         let page = Segment::allocate_heap(4096).unwrap();
-        let mut page = page.into_managed(a.clone()).ok().unwrap();
+        // SAFETY: the page holds a reference of its own, released on its return.
+        let mut page = unsafe { page.into_managed(page_reference(&a)) }
+            .ok()
+            .unwrap();
         assert_eq!(page.kind(), SegmentKind::Heap);
-        let home: Arc<dyn PageHome> = a.clone();
         assert!(std::ptr::addr_eq(
-            Arc::as_ptr(page.page_home().unwrap()),
-            Arc::as_ptr(&home)
+            page.page_home().unwrap(),
+            Arc::as_ptr(&a)
         ));
+        assert_eq!(Arc::strong_count(&a), 2);
         page.put(4088, 1u64, ByteOrder::Big).unwrap();
-        let old = page.replace_page_home(b.clone()).unwrap();
-        assert!(std::ptr::addr_eq(Arc::as_ptr(&old), Arc::as_ptr(&home)));
+        // SAFETY: as above; the old reference is released here.
+        let old = unsafe { page.replace_page_home(page_reference(&b)) }.unwrap();
+        assert!(std::ptr::addr_eq(old, Arc::as_ptr(&a)));
+        // SAFETY: the reference the page held, which no longer counts it.
+        drop(unsafe { Arc::from_raw(old) });
         drop(page);
         assert_eq!((a.returned.load(SeqCst), b.returned.load(SeqCst)), (0, 1));
         assert_eq!(b.freed.load(SeqCst), 1);
+        assert_eq!((Arc::strong_count(&a), Arc::strong_count(&b)), (1, 1));
         // A borrowed page: the memory stays the home's.
         let mut arena = vec![0u8; 4096];
         let ptr = NonNull::new(arena.as_mut_ptr()).unwrap();
-        // SAFETY: `arena` outlives the page and is not used while the page lives.
-        let page = unsafe { Segment::managed_page(ptr, 4096, SegmentKind::Heap, a.clone()) };
+        // SAFETY: `arena` outlives the page and is not used while the page lives; the page
+        // holds a reference of its own.
+        let page =
+            unsafe { Segment::managed_page(ptr, 4096, SegmentKind::Heap, page_reference(&a)) };
         assert_eq!(page.kind(), SegmentKind::Heap);
         drop(page);
         assert_eq!((a.returned.load(SeqCst), a.freed.load(SeqCst)), (1, 0));
+        assert_eq!(Arc::strong_count(&a), 1);
         // Foreign and plain segments are not pages.
+        let reference = page_reference(&a);
         let mut plain = Segment::allocate_heap(8).unwrap();
         assert!(plain.page_home().is_none());
-        assert!(plain.replace_page_home(a.clone()).is_none());
+        // SAFETY: a plain segment takes no home.
+        assert!(unsafe { plain.replace_page_home(reference) }.is_none());
         let mut host = [0u8; 8];
         // SAFETY: `host` outlives the segment.
         let foreign =
             unsafe { Segment::wrap_foreign(NonNull::new(host.as_mut_ptr()).unwrap(), 8, None) }
                 .unwrap();
-        assert!(foreign.into_managed(a.clone()).is_err());
+        // SAFETY: a foreign segment is refused, so it never counts as a page.
+        assert!(unsafe { foreign.into_managed(reference) }.is_err());
         assert_eq!(a.returned.load(SeqCst), 1);
+        // SAFETY: the reference neither segment took.
+        drop(unsafe { Arc::from_raw(reference) });
+        assert_eq!(Arc::strong_count(&a), 1);
     }
 
     #[test]
