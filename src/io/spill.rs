@@ -327,8 +327,8 @@ impl<'p> RunWriter<'p> {
         }
     }
 
-    /// Appends a record; writes the block when it is full. A record longer than
-    /// [`block::max_record_len`] is refused.
+    /// Appends a record; writes the block when it is full. A record that fits a block goes
+    /// whole into one; a longer one spans blocks (see [`push_parts`](Self::push_parts)).
     #[inline]
     pub fn push(&mut self, record: &[u8]) -> Result<()> {
         if self.block.push(self.page.as_mut_slice(), record) {
@@ -336,12 +336,7 @@ impl<'p> RunWriter<'p> {
             return Ok(());
         }
         if record.len() > block::max_record_len(self.page.size()) {
-            return Err(Error::invalid(format!(
-                "record of {} bytes exceeds the largest a {}-byte page holds ({})",
-                record.len(),
-                self.page.size(),
-                block::max_record_len(self.page.size())
-            )));
+            return self.push_parts(record.len(), [record]);
         }
         self.flush()?;
         let pushed = self.block.push(self.page.as_mut_slice(), record);
@@ -349,6 +344,41 @@ impl<'p> RunWriter<'p> {
             pushed,
             "a record no longer than max_record_len fits an empty block"
         );
+        self.records += 1;
+        Ok(())
+    }
+
+    /// Appends a record of `len` bytes given as the consecutive `parts` (which must add up to
+    /// `len`), starting in the current block and going on into as many blocks as it needs.
+    pub fn push_parts<'r>(
+        &mut self,
+        len: usize,
+        parts: impl IntoIterator<Item = &'r [u8]>,
+    ) -> Result<()> {
+        let len32 = u32::try_from(len)
+            .map_err(|_| Error::invalid(format!("record of {len} bytes exceeds u32::MAX")))?;
+        if !self.block.start(self.page.as_mut_slice(), len32) {
+            self.flush()?;
+            let started = self.block.start(self.page.as_mut_slice(), len32);
+            debug_assert!(started, "a length fits an empty block");
+        }
+        let mut continuing = false;
+        let mut written = 0;
+        for part in parts {
+            let mut rest = part;
+            while !rest.is_empty() {
+                let n = self
+                    .block
+                    .append(self.page.as_mut_slice(), rest, continuing);
+                rest = &rest[n..];
+                written += n;
+                if !rest.is_empty() {
+                    self.flush()?;
+                    continuing = true;
+                }
+            }
+        }
+        debug_assert_eq!(written, len, "the parts add up to the length");
         self.records += 1;
         Ok(())
     }
@@ -363,7 +393,7 @@ impl<'p> RunWriter<'p> {
 
     /// Writes the last block and returns the run.
     pub fn finish(mut self) -> Result<Run> {
-        if self.block.count() > 0 {
+        if !self.block.is_empty() {
             self.flush()?;
         }
         Ok(Run {
@@ -375,16 +405,21 @@ impl<'p> RunWriter<'p> {
     }
 }
 
-/// Reads a run back, block by block, through one page it owns; each record is a slice of the
-/// page, valid until the next call.
+/// Reads a run back, block by block, through one page it owns. A record within one block is a
+/// slice of the page; one that spans blocks is put together in a scratch buffer of the
+/// reader's (as long as the longest such record). Either is valid until the next call.
 pub struct RunReader {
     run: Run,
     page: Segment,
     block: u64,
     pos: usize,
+    payload_end: usize,
     left_in_block: u32,
     records_read: u64,
     current: (usize, usize),
+    /// Whether the current record is in `scratch` rather than in the page.
+    in_scratch: bool,
+    scratch: Vec<u8>,
 }
 
 struct BlockName<'a>(&'a Path, u64);
@@ -410,9 +445,12 @@ impl RunReader {
             page,
             block: 0,
             pos: 0,
+            payload_end: 0,
             left_in_block: 0,
             records_read: 0,
             current: (0, 0),
+            in_scratch: false,
+            scratch: Vec::new(),
         })
     }
 
@@ -431,26 +469,88 @@ impl RunReader {
                 }
                 return Ok(false);
             }
-            let offset = self.block * self.run.page_size as u64;
-            let name = BlockName(self.run.file.path(), self.block);
-            self.run.file.read_page(offset, self.page.as_mut_slice())?;
-            self.left_in_block = block::verify(self.page.as_mut_slice(), &name)?;
-            self.pos = BLOCK_HEADER;
-            self.block += 1;
+            let continued = self.next_block()?;
+            if continued != 0 {
+                return Err(Error::Corrupted(format!(
+                    "{}: {continued} bytes continue a record that no block started",
+                    BlockName(self.run.file.path(), self.block - 1)
+                )));
+            }
         }
         let name = BlockName(self.run.file.path(), self.block - 1);
-        let (start, end) = block::record_at(self.page.as_slice(), self.pos, &name)?;
-        self.current = (start, end);
-        self.pos = end;
+        let (start, len) =
+            block::record_header(self.page.as_slice(), self.pos, self.payload_end, &name)?;
         self.left_in_block -= 1;
         self.records_read += 1;
+        if len <= self.payload_end - start {
+            self.current = (start, start + len);
+            self.in_scratch = false;
+            self.pos = start + len;
+            return Ok(true);
+        }
+        if self.left_in_block != 0 {
+            return Err(Error::Corrupted(format!(
+                "{name}: record of {len} bytes at {} runs past the payload",
+                self.pos
+            )));
+        }
+        self.gather(start, len)?;
         Ok(true)
+    }
+
+    /// Reads the next block into the page, checks it, and returns how many bytes at its
+    /// payload's start continue a record of the block before.
+    fn next_block(&mut self) -> Result<usize> {
+        if self.block == self.run.blocks {
+            return Err(Error::Corrupted(format!(
+                "spill file {}: the last record goes on past the last block",
+                self.run.path().display()
+            )));
+        }
+        let offset = self.block * self.run.page_size as u64;
+        let name = BlockName(self.run.file.path(), self.block);
+        self.run.file.read_page(offset, self.page.as_mut_slice())?;
+        let info = block::verify(self.page.as_mut_slice(), &name)?;
+        self.left_in_block = info.count;
+        self.payload_end = info.payload_end;
+        self.pos = BLOCK_HEADER + info.continued;
+        self.block += 1;
+        Ok(info.continued)
+    }
+
+    /// Puts together in the scratch buffer a record of `len` bytes that starts at `start` of
+    /// the page and goes on into the next blocks.
+    #[cold]
+    fn gather(&mut self, start: usize, len: usize) -> Result<()> {
+        self.scratch.clear();
+        self.scratch.reserve_exact(len);
+        self.scratch
+            .extend_from_slice(&self.page.as_slice()[start..self.payload_end]);
+        while self.scratch.len() < len {
+            let continued = self.next_block()?;
+            let wanted = (len - self.scratch.len()).min(self.run.page_size - BLOCK_HEADER);
+            if continued != wanted {
+                return Err(Error::Corrupted(format!(
+                    "{}: {continued} bytes continue a record that needs {wanted} here",
+                    BlockName(self.run.file.path(), self.block - 1)
+                )));
+            }
+            self.scratch
+                .extend_from_slice(&self.page.as_slice()[BLOCK_HEADER..BLOCK_HEADER + continued]);
+        }
+        self.current = (0, len);
+        self.in_scratch = true;
+        Ok(())
     }
 
     /// The record the last successful [`advance`](Self::advance) moved to.
     #[inline]
     pub fn current(&self) -> &[u8] {
-        &self.page.as_slice()[self.current.0..self.current.1]
+        if self.in_scratch {
+            &self.scratch
+        } else {
+            &self.page.as_slice()[self.current.0..self.current.1]
+        }
     }
 
     /// Gives the read page back; the run's file is removed.
@@ -500,6 +600,55 @@ mod tests {
         assert_eq!(read_all(run, 256).unwrap(), records);
         assert!(!path.exists(), "removed with the reader");
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn records_longer_than_a_block_span_blocks_and_come_back_whole() {
+        let d = dir();
+        let spill = SpillDir::new(d.path(), None).unwrap();
+        // Lengths around the block's payload (232 of 256) and several blocks long, among
+        // short ones, so that long records start anywhere in a block and end exactly at one.
+        let lens = [5, 232, 233, 236, 1000, 3, 0, 700, 464, 2000, 17, 236, 1];
+        let records: Vec<Vec<u8>> = lens
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| (0..n).map(|j| (i * 31 + j) as u8).collect())
+            .collect();
+        let run = write_run(&spill, 256, &records);
+        assert_eq!(run.records(), lens.len() as u64);
+        assert_eq!(read_all(run, 256).unwrap(), records);
+        // Given in parts, a record is the same.
+        let mut page = Segment::allocate_heap(256).unwrap();
+        let mut w = RunWriter::new(spill.create().unwrap(), &mut page);
+        w.push_parts(1000, [&records[4][..300], &[], &records[4][300..]])
+            .unwrap();
+        w.push(&records[0]).unwrap();
+        let run = w.finish().unwrap();
+        assert_eq!(
+            read_all(run, 256).unwrap(),
+            vec![records[4].clone(), records[0].clone()]
+        );
+
+        // A flipped byte in a block that continues a record, and a file cut inside one.
+        let long = vec![vec![9u8; 3000], vec![8u8; 10]];
+        let run = write_run(&spill, 256, &long);
+        let path = run.path().to_path_buf();
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[256 * 5 + 50] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        let e = read_all(run, 256).unwrap_err();
+        assert!(
+            matches!(&e, Error::Corrupted(m) if m.contains("checksum") && m.contains("block 5")),
+            "{e}"
+        );
+        let run = write_run(&spill, 256, &long);
+        let f = OpenOptions::new().write(true).open(run.path()).unwrap();
+        f.set_len(256 * 4).unwrap();
+        let e = read_all(run, 256).unwrap_err();
+        assert!(
+            matches!(&e, Error::Corrupted(m) if m.contains("truncated")),
+            "{e}"
+        );
     }
 
     #[test]

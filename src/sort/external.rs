@@ -12,6 +12,17 @@
 //! `P - 1` runs (one page writes) into longer runs. Spill files are removed as soon as they
 //! have been read, on error, and when the sorter is dropped. With large page-aligned pages
 //! (off-heap ones), spill files use direct I/O, so spilling bypasses the page cache.
+//!
+//! Records may be longer than a page, up to [`max_record_len`](ExternalSorter::max_record_len),
+//! which grows with the number of pages. They straddle pages in the sort buffer and blocks in
+//! spill files, and must be copied whole to be handed out or compared: the scratch for that
+//! counts against the pages, which are the budget. A sort buffer keeps back pages for it (see
+//! [`buffer`](super::buffer)); when the longest record spans blocks, each run being merged
+//! counts as its read page plus as many pages as that record spans (the run's reader puts such
+//! records together in a scratch buffer of that size), and merges take fewer runs at a time to
+//! leave those pages unused. Pages are separate regions, so they cannot themselves hold a
+//! record that spans several of them in one piece; keeping pages unused for the scratch is
+//! what keeps the total within the budget.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -117,6 +128,11 @@ enum Phase {
 pub struct ExternalSorter {
     key: KeyConfig,
     page_size: usize,
+    max_record_len: usize,
+    /// The longest record added.
+    longest: usize,
+    /// Pages each run being merged counts for its scratch (0 while no record spans blocks).
+    merge_scratch_pages: usize,
     dir: SpillDir,
     current: Option<SortBuffer>,
     idle: Vec<SortBuffer>,
@@ -173,9 +189,16 @@ impl ExternalSorter {
             buffers.push(SortBuffer::new(second, config.key.clone())?);
         }
         let current = SortBuffer::new(pages, config.key.clone())?;
+        let smallest_buffer = buffers
+            .iter()
+            .map(SortBuffer::total_pages)
+            .fold(current.total_pages(), usize::min);
         Ok(ExternalSorter {
             key: config.key,
             page_size,
+            max_record_len: max_record_len(total_pages, smallest_buffer, page_size),
+            longest: 0,
+            merge_scratch_pages: 0,
             dir,
             current: Some(current),
             idle: buffers,
@@ -197,7 +220,7 @@ impl ExternalSorter {
         let mut stats = self.stats;
         let now = match &self.output {
             Output::Memory { buffer, .. } => buffer.pages_in_use(),
-            Output::Merge(merger) => merger.open_runs(),
+            Output::Merge(merger) => merger.open_runs() * (1 + self.merge_scratch_pages),
             Output::None => {
                 self.current.as_ref().map_or(0, SortBuffer::pages_in_use)
                     + self.in_flight_pages
@@ -213,9 +236,13 @@ impl ExternalSorter {
         self.dir.path()
     }
 
-    /// The longest record the sorter takes.
+    /// The longest record the sorter takes: one that fits a spill block whole (the page size
+    /// less 24 bytes) with any number of pages, and with more pages one as long as fits a
+    /// sort buffer with the pages kept back for its scratch and still lets merges read two
+    /// runs at a time with theirs (about a sixth of the memory with 8 pages or more), never
+    /// more than `u32::MAX` bytes.
     pub fn max_record_len(&self) -> usize {
-        crate::io::block::max_record_len(self.page_size)
+        self.max_record_len
     }
 
     #[inline]
@@ -262,17 +289,32 @@ impl ExternalSorter {
     /// a spill that fails (`Io`, `DiskFull`) ends the sorter.
     pub fn add(&mut self, record: &[u8]) -> Result<()> {
         self.check_phase(false)?;
+        if record.len() > self.max_record_len {
+            return Err(self.too_long(record.len()));
+        }
         loop {
             let current = self.current.as_mut().expect("a buffer while adding");
             if current.add(record)? {
                 self.stats.records += 1;
                 self.stats.record_bytes += record.len() as u64;
+                self.longest = self.longest.max(record.len());
                 return Ok(());
             }
             if let Err(e) = self.spill_current() {
                 return Err(self.fail(e));
             }
         }
+    }
+
+    #[cold]
+    fn too_long(&self, len: usize) -> Error {
+        Error::invalid(format!(
+            "record of {len} bytes exceeds the longest this sorter takes ({} bytes, with {} \
+             pages of {} bytes)",
+            self.max_record_len,
+            self.stats.memory_bytes / self.page_size as u64,
+            self.page_size
+        ))
     }
 
     fn spill_current(&mut self) -> Result<()> {
@@ -368,9 +410,18 @@ impl ExternalSorter {
 
     fn merge(&mut self, mut pages: Vec<Segment>) -> Result<()> {
         let p = pages.len();
-        while self.runs.len() > p {
+        let s = if self.longest > crate::io::block::max_record_len(self.page_size) {
+            self.longest.div_ceil(self.page_size)
+        } else {
+            0
+        };
+        self.merge_scratch_pages = s;
+        // Each run being read counts its page and its scratch; a pass also writes one page.
+        let final_fan_in = p / (1 + s);
+        let fan_in = (p - 1) / (1 + s);
+        debug_assert!(fan_in >= 2, "max_record_len leaves room to merge two runs");
+        while self.runs.len() > final_fan_in {
             self.stats.merge_passes += 1;
-            let fan_in = p - 1;
             let old = std::mem::take(&mut self.runs);
             let mut old = old.into_iter().peekable();
             let mut next = Vec::new();
@@ -382,7 +433,7 @@ impl ExternalSorter {
                 }
                 let mut write_page = pages.pop().expect("p pages");
                 let read_pages = pages.split_off(pages.len() - group.len());
-                self.note_pages(group.len() + 1);
+                self.note_pages(group.len() * (1 + s) + 1);
                 let mut merger = Merger::new(group, read_pages, self.key.clone())?;
                 let mut writer = RunWriter::new(self.dir.create()?, &mut write_page);
                 while let Some(record) = merger.next_record()? {
@@ -397,7 +448,7 @@ impl ExternalSorter {
             self.runs = next;
         }
         self.stats.merge_passes += 1;
-        self.note_pages(self.runs.len());
+        self.note_pages(self.runs.len() * (1 + s));
         let runs = std::mem::take(&mut self.runs);
         self.output = Output::Merge(Merger::new(runs, pages, self.key.clone())?);
         Ok(())
@@ -423,13 +474,26 @@ impl ExternalSorter {
         if let Err(e) = step {
             return Err(self.fail(e));
         }
-        // Borrowed again, now immutably, so that the error path above could take `self`.
-        match &self.output {
-            Output::Memory { buffer, next } => Ok(Some(buffer.get(*next - 1))),
+        // Borrowed again, so that the error path above could take `self`.
+        match &mut self.output {
+            Output::Memory { buffer, next } => Ok(Some(buffer.record(*next - 1))),
             Output::Merge(merger) => merger.current_record(),
             Output::None => Ok(None),
         }
     }
+}
+
+/// The longest record a sorter of `pages` pages whose smallest sort buffer has `buffer_pages`
+/// takes (see [`ExternalSorter::max_record_len`]).
+fn max_record_len(pages: usize, buffer_pages: usize, page_size: usize) -> usize {
+    let whole_block = crate::io::block::max_record_len(page_size);
+    // Merging two runs, each with a scratch of `s` pages, and writing one page.
+    let merge_scratch = pages.saturating_sub(3) / 2;
+    if merge_scratch == 0 {
+        return whole_block;
+    }
+    let in_buffer = super::buffer::max_record_len_in(buffer_pages, page_size);
+    whole_block.max(in_buffer.min(merge_scratch * page_size))
 }
 
 fn pages_of(buffer: Option<SortBuffer>) -> Vec<Segment> {
@@ -443,7 +507,11 @@ fn write_run((buffer, file): SpillJob, page: &mut Segment) -> SpillDone {
         let mut writer = RunWriter::new(file, page);
         for i in 0..buffer.len() {
             buffer.prefetch(i + PREFETCH_RECORDS);
-            writer.push(buffer.get(i))?;
+            let record = buffer.get(i);
+            match record.as_slice() {
+                Some(bytes) => writer.push(bytes)?,
+                None => writer.push_parts(record.len(), record.parts())?,
+            }
         }
         writer.finish()
     })();

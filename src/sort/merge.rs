@@ -8,8 +8,8 @@ use crate::error::{Error, Result};
 use crate::io::{Run, RunReader};
 use crate::segment::Segment;
 
-/// A k-way merge of runs; each record is returned as a slice of its run's read page, valid
-/// until the next call.
+/// A k-way merge of runs; each record is returned as a slice of its run's read page (or, for
+/// one that spans blocks, of its reader's scratch), valid until the next call.
 pub struct Merger {
     readers: Vec<Option<RunReader>>,
     heap: Vec<usize>,
