@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::block::{self, BLOCK_HEADER, BlockBuilder};
+use super::read_ahead::{Feed, ReadAhead};
 use crate::error::{Error, Result};
 use crate::segment::Segment;
 
@@ -215,15 +216,19 @@ impl SpillFile {
         Ok(())
     }
 
-    /// Reads the page at `offset` into `page`; a file too short for it was truncated.
-    fn read_page(&self, offset: u64, page: &mut [u8]) -> Result<()> {
+    /// Reads the page at `offset` into `page`; a file too short for it was truncated. A direct
+    /// file is read with direct I/O when `direct` says so (a reader that reads ahead on its
+    /// own), through the page cache with read-ahead advice otherwise.
+    pub(crate) fn read_page(&self, offset: u64, page: &mut [u8], direct: bool) -> Result<()> {
         let truncated = || {
             Error::Corrupted(format!(
                 "spill file {} is truncated: the block at byte {offset} is incomplete",
                 self.path.display()
             ))
         };
-        let file = if self.direct {
+        let file = if self.direct && direct {
+            &self.file
+        } else if self.direct {
             match self.buffered_reader.get() {
                 Some(f) => f,
                 None => {
@@ -239,7 +244,7 @@ impl SpillFile {
         } else {
             &self.file
         };
-        if self.direct {
+        if self.direct && !direct {
             // Ask the kernel to fetch the next blocks while this one is merged: the merge
             // reads many runs a block at a time, too little for its own read-ahead to keep up.
             let ahead = (page.len() * READ_AHEAD_BLOCKS) as libc::off_t;
@@ -278,7 +283,7 @@ impl Drop for SpillFile {
 /// A sorted run on disk: its file and what was written to it.
 #[derive(Debug)]
 pub struct Run {
-    file: SpillFile,
+    file: Arc<SpillFile>,
     page_size: usize,
     blocks: u64,
     records: u64,
@@ -398,19 +403,24 @@ impl<'p> RunWriter<'p> {
         }
         Ok(Run {
             page_size: self.page.size(),
-            file: self.file,
+            file: Arc::new(self.file),
             blocks: self.blocks,
             records: self.records,
         })
     }
 }
 
-/// Reads a run back, block by block, through one page it owns. A record within one block is a
-/// slice of the page; one that spans blocks is put together in a scratch buffer of the
-/// reader's (as long as the longest such record). Either is valid until the next call.
+/// Reads a run back, block by block, through pages it owns: one, read when its block is
+/// needed, or several, whose blocks a [`ReadAhead`] thread reads ahead of the merge. A record
+/// within one block is a slice of its page; one that spans blocks is put together in a scratch
+/// buffer of the reader's (as long as the longest such record). Either is valid until the next
+/// call.
 pub struct RunReader {
     run: Run,
     page: Segment,
+    feed: Option<Feed>,
+    /// The next block to lend a page for, with read-ahead.
+    next_request: u64,
     block: u64,
     pos: usize,
     payload_end: usize,
@@ -433,6 +443,43 @@ impl std::fmt::Display for BlockName<'_> {
 impl RunReader {
     /// A reader of `run` through `page`, which must have the run's block size.
     pub fn new(run: Run, page: Segment) -> Result<Self> {
+        Self::build(run, page, None)
+    }
+
+    /// A reader of `run` through `pages` (at least one, each of the run's block size), whose
+    /// blocks `read_ahead` reads ahead into all but the one being read (with direct I/O where
+    /// the file has it); with one page, it reads as [`new`](Self::new) does.
+    pub fn with_read_ahead(run: Run, pages: Vec<Segment>, read_ahead: &ReadAhead) -> Result<Self> {
+        let mut pages = pages;
+        let Some(page) = pages.pop() else {
+            return Err(Error::invalid("a run reader needs a page"));
+        };
+        if pages.is_empty() {
+            return Self::build(run, page, None);
+        }
+        if let Some(p) = pages.iter().find(|p| p.size() != run.page_size) {
+            return Err(Error::invalid(format!(
+                "read page of {} bytes for a run of {}-byte blocks",
+                p.size(),
+                run.page_size
+            )));
+        }
+        let mut feed = Feed::new(read_ahead);
+        let mut next_request = 0;
+        for p in pages {
+            if next_request < run.blocks {
+                feed.request(&run.file, next_request * run.page_size as u64, p);
+                next_request += 1;
+            } else {
+                feed.keep(p);
+            }
+        }
+        let mut reader = Self::build(run, page, Some(feed))?;
+        reader.next_request = next_request;
+        Ok(reader)
+    }
+
+    fn build(run: Run, page: Segment, feed: Option<Feed>) -> Result<Self> {
         if page.size() != run.page_size {
             return Err(Error::invalid(format!(
                 "read page of {} bytes for a run of {}-byte blocks",
@@ -443,6 +490,8 @@ impl RunReader {
         Ok(RunReader {
             run,
             page,
+            feed,
+            next_request: 0,
             block: 0,
             pos: 0,
             payload_end: 0,
@@ -507,9 +556,28 @@ impl RunReader {
                 self.run.path().display()
             )));
         }
-        let offset = self.block * self.run.page_size as u64;
         let name = BlockName(self.run.file.path(), self.block);
-        self.run.file.read_page(offset, self.page.as_mut_slice())?;
+        match &mut self.feed {
+            None => {
+                let offset = self.block * self.run.page_size as u64;
+                self.run
+                    .file
+                    .read_page(offset, self.page.as_mut_slice(), false)?;
+            }
+            Some(feed) => {
+                // Blocks come back in the order asked for: this one was asked for first.
+                let (page, read) = feed.next()?;
+                let done = std::mem::replace(&mut self.page, page);
+                if self.next_request < self.run.blocks {
+                    let offset = self.next_request * self.run.page_size as u64;
+                    feed.request(&self.run.file, offset, done);
+                    self.next_request += 1;
+                } else {
+                    feed.keep(done);
+                }
+                read?;
+            }
+        }
         let info = block::verify(self.page.as_mut_slice(), &name)?;
         self.left_in_block = info.count;
         self.payload_end = info.payload_end;
@@ -553,9 +621,12 @@ impl RunReader {
         }
     }
 
-    /// Gives the read page back; the run's file is removed.
-    pub fn into_page(self) -> Segment {
-        self.page
+    /// Gives the read pages back (waiting for those being read ahead); the run's file is
+    /// removed once no read of it is pending.
+    pub fn into_pages(self) -> Vec<Segment> {
+        let mut pages = self.feed.map(Feed::into_pages).unwrap_or_default();
+        pages.push(self.page);
+        pages
     }
 }
 
@@ -649,6 +720,54 @@ mod tests {
             matches!(&e, Error::Corrupted(m) if m.contains("truncated")),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_reader_with_read_ahead_reads_the_same_and_gives_every_page_back() {
+        let d = dir();
+        let spill = SpillDir::new(d.path(), None).unwrap();
+        let records: Vec<Vec<u8>> = (0..700u32)
+            .map(|i| vec![i as u8; (i % 300) as usize])
+            .collect();
+        let read_ahead = ReadAhead::start().unwrap();
+        for count in [1, 2, 3, 8, 200] {
+            let run = write_run(&spill, 256, &records);
+            let blocks = run.blocks();
+            assert!(blocks > 8 && blocks < 2000, "{blocks}");
+            let pages = (0..count)
+                .map(|_| Segment::allocate_heap(256).unwrap())
+                .collect();
+            let mut r = RunReader::with_read_ahead(run, pages, &read_ahead).unwrap();
+            let mut out = Vec::new();
+            while r.advance().unwrap() {
+                out.push(r.current().to_vec());
+            }
+            assert_eq!(out, records);
+            assert_eq!(r.into_pages().len(), count);
+        }
+        // A damaged block read ahead is reported when the reader comes to it.
+        let run = write_run(&spill, 256, &records);
+        let path = run.path().to_path_buf();
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[256 * 6 + 30] ^= 4;
+        std::fs::write(&path, &bytes).unwrap();
+        let pages = (0..4)
+            .map(|_| Segment::allocate_heap(256).unwrap())
+            .collect();
+        let mut r = RunReader::with_read_ahead(run, pages, &read_ahead).unwrap();
+        let e = loop {
+            match r.advance() {
+                Ok(true) => {}
+                Ok(false) => panic!("read a damaged run to its end"),
+                Err(e) => break e,
+            }
+        };
+        assert!(
+            matches!(&e, Error::Corrupted(m) if m.contains("checksum") && m.contains("block 6")),
+            "{e}"
+        );
+        assert_eq!(r.into_pages().len(), 4);
+        assert!(!path.exists());
     }
 
     #[test]

@@ -40,6 +40,10 @@ use crate::segment::Segment;
 pub const MIN_PAGES: usize = 3;
 /// How far ahead of the record being read a sorted buffer's reader prefetches.
 const PREFETCH_RECORDS: usize = 16;
+/// Most pages a run is read through in a merge: one being merged, the others read ahead.
+/// Enough to keep the disk busy; more would only delay the first blocks of the last runs,
+/// whose reads queue behind the first runs' read-ahead when the merge starts.
+const READ_AHEAD_PAGES: usize = 8;
 /// From this many pages on, the memory is split into two sort buffers.
 const TWO_BUFFERS_FROM: usize = 8;
 
@@ -220,7 +224,9 @@ impl ExternalSorter {
         let mut stats = self.stats;
         let now = match &self.output {
             Output::Memory { buffer, .. } => buffer.pages_in_use(),
-            Output::Merge(merger) => merger.open_runs() * (1 + self.merge_scratch_pages),
+            Output::Merge(merger) => {
+                merger.open_runs() * (merger.pages_per_run() + self.merge_scratch_pages)
+            }
             Output::None => {
                 self.current.as_ref().map_or(0, SortBuffer::pages_in_use)
                     + self.in_flight_pages
@@ -432,9 +438,10 @@ impl ExternalSorter {
                     continue;
                 }
                 let mut write_page = pages.pop().expect("p pages");
-                let read_pages = pages.split_off(pages.len() - group.len());
-                self.note_pages(group.len() * (1 + s) + 1);
-                let mut merger = Merger::new(group, read_pages, self.key.clone())?;
+                let per_run = read_pages_per_run(p - 1, group.len(), s);
+                let read_pages = pages.split_off(pages.len() - group.len() * per_run);
+                self.note_pages(group.len() * (per_run + s) + 1);
+                let mut merger = Merger::new(group, read_pages, self.key.clone(), per_run)?;
                 let mut writer = RunWriter::new(self.dir.create()?, &mut write_page);
                 while let Some(record) = merger.next_record()? {
                     writer.push(record)?;
@@ -448,9 +455,10 @@ impl ExternalSorter {
             self.runs = next;
         }
         self.stats.merge_passes += 1;
-        self.note_pages(self.runs.len() * (1 + s));
+        let per_run = read_pages_per_run(p, self.runs.len(), s);
+        self.note_pages(self.runs.len() * (per_run + s));
         let runs = std::mem::take(&mut self.runs);
-        self.output = Output::Merge(Merger::new(runs, pages, self.key.clone())?);
+        self.output = Output::Merge(Merger::new(runs, pages, self.key.clone(), per_run)?);
         Ok(())
     }
 
@@ -481,6 +489,14 @@ impl ExternalSorter {
             Output::None => Ok(None),
         }
     }
+}
+
+/// Pages each of `runs` runs is read through when `pages` are there for reading and each run
+/// also counts `scratch` pages: as many as there are, up to [`READ_AHEAD_PAGES`], at least one.
+fn read_pages_per_run(pages: usize, runs: usize, scratch: usize) -> usize {
+    (pages / runs.max(1))
+        .saturating_sub(scratch)
+        .clamp(1, READ_AHEAD_PAGES)
 }
 
 /// The longest record a sorter of `pages` pages whose smallest sort buffer has `buffer_pages`
