@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::block::{self, BLOCK_HEADER, BlockBuilder};
 use super::read_ahead::{Feed, ReadAhead};
+use super::write_behind::WriteBehind;
 use crate::error::{Error, Result};
 use crate::segment::Segment;
 
@@ -311,25 +312,50 @@ impl Run {
     }
 }
 
-/// Writes records into a new run, block by block, through one page.
-pub struct RunWriter<'p> {
-    file: SpillFile,
-    page: &'p mut Segment,
+/// Writes records into a new run, block by block, through the pages it is given: with one, it
+/// writes each block when it is full and then fills the page again; with more, a thread
+/// writes full blocks behind it while it fills the next page.
+pub struct RunWriter {
+    sink: Sink,
+    page: Segment,
     block: BlockBuilder,
     blocks: u64,
     records: u64,
 }
 
-impl<'p> RunWriter<'p> {
-    /// A writer of `file` through `page` (the page's size is the block size).
-    pub fn new(file: SpillFile, page: &'p mut Segment) -> Self {
-        RunWriter {
-            file,
+/// Where a run writer's full blocks go.
+enum Sink {
+    Now(SpillFile),
+    Behind(WriteBehind),
+}
+
+impl RunWriter {
+    /// A writer of `file` through `pages` (at least one, all of the block size). Dropping the
+    /// writer before [`finish`](Self::finish), as on an error, drops its pages and its file.
+    pub fn new(file: SpillFile, pages: Vec<Segment>) -> Result<Self> {
+        let mut pages = pages;
+        let page = pages
+            .pop()
+            .ok_or_else(|| Error::invalid("a run writer needs a page"))?;
+        if let Some(p) = pages.iter().find(|p| p.size() != page.size()) {
+            return Err(Error::invalid(format!(
+                "write pages of {} and {} bytes given; blocks have one size",
+                page.size(),
+                p.size()
+            )));
+        }
+        let sink = if pages.is_empty() {
+            Sink::Now(file)
+        } else {
+            Sink::Behind(WriteBehind::start(file, pages)?)
+        };
+        Ok(RunWriter {
+            sink,
             page,
             block: BlockBuilder::new(),
             blocks: 0,
             records: 0,
-        }
+        })
     }
 
     /// Appends a record; writes the block when it is full. A record that fits a block goes
@@ -389,24 +415,38 @@ impl<'p> RunWriter<'p> {
     }
 
     fn flush(&mut self) -> Result<()> {
-        let page = self.page.as_mut_slice();
-        self.block.seal(page);
-        self.file.write_page(page)?;
+        self.block.seal(self.page.as_mut_slice());
+        match &mut self.sink {
+            Sink::Now(file) => file.write_page(self.page.as_slice())?,
+            Sink::Behind(behind) => {
+                let next = behind.free_page()?;
+                behind.submit(std::mem::replace(&mut self.page, next))?;
+            }
+        }
         self.blocks += 1;
         Ok(())
     }
 
-    /// Writes the last block and returns the run.
-    pub fn finish(mut self) -> Result<Run> {
-        if !self.block.is_empty() {
-            self.flush()?;
-        }
-        Ok(Run {
-            page_size: self.page.size(),
-            file: Arc::new(self.file),
+    /// Writes the last block and returns the run, and the pages in any case.
+    pub fn finish(mut self) -> (Result<Run>, Vec<Segment>) {
+        let flushed = if self.block.is_empty() {
+            Ok(())
+        } else {
+            self.flush()
+        };
+        let page_size = self.page.size();
+        let (file, mut pages) = match self.sink {
+            Sink::Now(file) => (Ok(file), Vec::new()),
+            Sink::Behind(behind) => behind.finish(),
+        };
+        pages.push(self.page);
+        let run = flushed.and(file).map(|file| Run {
+            page_size,
+            file: Arc::new(file),
             blocks: self.blocks,
             records: self.records,
-        })
+        });
+        (run, pages)
     }
 }
 
@@ -638,13 +678,25 @@ mod tests {
         tempfile::tempdir().unwrap()
     }
 
+    fn heap_pages(n: usize, size: usize) -> Vec<Segment> {
+        (0..n)
+            .map(|_| Segment::allocate_heap(size).unwrap())
+            .collect()
+    }
+
     fn write_run(spill: &SpillDir, page_size: usize, records: &[Vec<u8>]) -> Run {
-        let mut page = Segment::allocate_heap(page_size).unwrap();
-        let mut w = RunWriter::new(spill.create().unwrap(), &mut page);
+        write_run_through(spill, heap_pages(1, page_size), records)
+    }
+
+    fn write_run_through(spill: &SpillDir, pages: Vec<Segment>, records: &[Vec<u8>]) -> Run {
+        let n = pages.len();
+        let mut w = RunWriter::new(spill.create().unwrap(), pages).unwrap();
         for r in records {
             w.push(r).unwrap();
         }
-        w.finish().unwrap()
+        let (run, pages) = w.finish();
+        assert_eq!(pages.len(), n, "every page back");
+        run.unwrap()
     }
 
     fn read_all(run: Run, page_size: usize) -> Result<Vec<Vec<u8>>> {
@@ -689,12 +741,11 @@ mod tests {
         assert_eq!(run.records(), lens.len() as u64);
         assert_eq!(read_all(run, 256).unwrap(), records);
         // Given in parts, a record is the same.
-        let mut page = Segment::allocate_heap(256).unwrap();
-        let mut w = RunWriter::new(spill.create().unwrap(), &mut page);
+        let mut w = RunWriter::new(spill.create().unwrap(), heap_pages(1, 256)).unwrap();
         w.push_parts(1000, [&records[4][..300], &[], &records[4][300..]])
             .unwrap();
         w.push(&records[0]).unwrap();
-        let run = w.finish().unwrap();
+        let run = w.finish().0.unwrap();
         assert_eq!(
             read_all(run, 256).unwrap(),
             vec![records[4].clone(), records[0].clone()]
@@ -720,6 +771,31 @@ mod tests {
             matches!(&e, Error::Corrupted(m) if m.contains("truncated")),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_writer_with_pages_to_spare_writes_behind_the_same_blocks() {
+        let d = dir();
+        let spill = SpillDir::new(d.path(), None).unwrap();
+        let records: Vec<Vec<u8>> = (0..900u32)
+            .map(|i| vec![(i * 7) as u8; (i % 400) as usize])
+            .collect();
+        for n in [2, 3, 8] {
+            let run = write_run_through(&spill, heap_pages(n, 256), &records);
+            assert!(run.blocks() > 100);
+            assert_eq!(read_all(run, 256).unwrap(), records);
+        }
+        let e = RunWriter::new(spill.create().unwrap(), Vec::new())
+            .err()
+            .unwrap();
+        assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
+        let mut mixed = heap_pages(2, 256);
+        mixed.push(Segment::allocate_heap(512).unwrap());
+        let e = RunWriter::new(spill.create().unwrap(), mixed)
+            .err()
+            .unwrap();
+        assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0);
     }
 
     #[test]
@@ -808,13 +884,22 @@ mod tests {
         let d = dir();
         let fault = Arc::new(WriteFault::new(1024, libc::ENOSPC));
         let spill = SpillDir::new(d.path(), Some(fault)).unwrap();
-        let mut page = Segment::allocate_heap(256).unwrap();
-        let mut w = RunWriter::new(spill.create().unwrap(), &mut page);
+        let mut w = RunWriter::new(spill.create().unwrap(), heap_pages(1, 256)).unwrap();
         let e = (0..1000)
             .try_for_each(|i: u32| w.push(&i.to_le_bytes()))
             .unwrap_err();
         assert!(matches!(e, Error::DiskFull(_)), "{e}");
         drop(w);
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0);
+        // Written behind, the error comes with a later block or at the end, pages and all.
+        let fault = Arc::new(WriteFault::new(1024, libc::ENOSPC));
+        let spill = SpillDir::new(d.path(), Some(fault)).unwrap();
+        let mut w = RunWriter::new(spill.create().unwrap(), heap_pages(3, 256)).unwrap();
+        let pushed = (0..1000).try_for_each(|i: u32| w.push(&i.to_le_bytes()));
+        let (run, pages) = w.finish();
+        let e = pushed.and(run.map(|_| ())).unwrap_err();
+        assert!(matches!(e, Error::DiskFull(_)), "{e}");
+        assert_eq!(pages.len(), 3);
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0);
 
         let fault = Arc::new(WriteFault::new(0, libc::EIO));

@@ -140,7 +140,10 @@ pub struct ExternalSorter {
     dir: SpillDir,
     current: Option<SortBuffer>,
     idle: Vec<SortBuffer>,
-    write_page: Option<Segment>,
+    /// The spill writer's pages, until its thread starts.
+    write_pages: Vec<Segment>,
+    /// How many pages the spill writer has.
+    write_page_count: usize,
     writer: Option<BackgroundWriter<SpillJob, SpillDone>>,
     in_flight_pages: usize,
     runs: Vec<Run>,
@@ -186,7 +189,8 @@ impl ExternalSorter {
         });
         let total_pages = pages.len();
         let mut pages = pages;
-        let write_page = pages.pop();
+        let write_page_count = write_pages_for(total_pages);
+        let write_pages = pages.split_off(pages.len() - write_page_count);
         let mut buffers = Vec::new();
         if pages.len() >= TWO_BUFFERS_FROM {
             let second = pages.split_off(pages.len() / 2);
@@ -206,7 +210,8 @@ impl ExternalSorter {
             dir,
             current: Some(current),
             idle: buffers,
-            write_page,
+            write_pages,
+            write_page_count,
             writer: None,
             in_flight_pages: 0,
             runs: Vec::new(),
@@ -230,7 +235,11 @@ impl ExternalSorter {
             Output::None => {
                 self.current.as_ref().map_or(0, SortBuffer::pages_in_use)
                     + self.in_flight_pages
-                    + usize::from(self.writer.is_some())
+                    + if self.writer.is_some() {
+                        self.write_page_count
+                    } else {
+                        0
+                    }
             }
         };
         stats.peak_memory_bytes = stats.peak_memory_bytes.max((now * self.page_size) as u64);
@@ -326,8 +335,7 @@ impl ExternalSorter {
     fn spill_current(&mut self) -> Result<()> {
         let mut full = self.current.take().expect("a buffer while adding");
         full.sort();
-        let busy_writer = usize::from(self.writer.as_ref().is_some_and(|w| w.pending() > 0));
-        self.note_pages(full.pages_in_use() + self.in_flight_pages + busy_writer.max(1));
+        self.note_pages(full.pages_in_use() + self.in_flight_pages + self.write_page_count);
         let file = match self.dir.create() {
             Ok(f) => f,
             Err(e) => {
@@ -336,11 +344,8 @@ impl ExternalSorter {
             }
         };
         if self.writer.is_none() {
-            let page = self
-                .write_page
-                .take()
-                .expect("the write page until the writer starts");
-            self.writer = Some(BackgroundWriter::start(page, write_run)?);
+            let pages = std::mem::take(&mut self.write_pages);
+            self.writer = Some(BackgroundWriter::start(pages, write_run)?);
         }
         let pages = full.pages_in_use();
         self.writer
@@ -405,12 +410,17 @@ impl ExternalSorter {
             let buffer = self.wait_one()?;
             self.idle.push(buffer);
         }
-        let write_page = self.writer.take().expect("a writer").stop()?;
+        let write_pages = self.writer.take().expect("a writer").stop()?;
         let mut all = pages_of(self.current.take());
         for b in self.idle.drain(..) {
             all.extend(b.into_pages());
         }
-        all.push(write_page);
+        if write_pages.len() != self.write_page_count {
+            return Err(Error::Io(
+                "the spill writer lost pages after a failed write".into(),
+            ));
+        }
+        all.extend(write_pages);
         self.merge(all)
     }
 
@@ -422,7 +432,8 @@ impl ExternalSorter {
             0
         };
         self.merge_scratch_pages = s;
-        // Each run being read counts its page and its scratch; a pass also writes one page.
+        // Each run being read counts its page and its scratch; a pass also writes through one
+        // page, or more if there are enough to spare.
         let final_fan_in = p / (1 + s);
         let fan_in = (p - 1) / (1 + s);
         debug_assert!(fan_in >= 2, "max_record_len leaves room to merge two runs");
@@ -437,20 +448,22 @@ impl ExternalSorter {
                     next.extend(group);
                     continue;
                 }
-                let mut write_page = pages.pop().expect("p pages");
-                let per_run = read_pages_per_run(p - 1, group.len(), s);
+                let writing = write_pages_for(p - group.len() * (1 + s));
+                let write_pages = pages.split_off(pages.len() - writing);
+                let per_run = read_pages_per_run(p - writing, group.len(), s);
                 let read_pages = pages.split_off(pages.len() - group.len() * per_run);
-                self.note_pages(group.len() * (per_run + s) + 1);
+                self.note_pages(group.len() * (per_run + s) + writing);
                 let mut merger = Merger::new(group, read_pages, self.key.clone(), per_run)?;
-                let mut writer = RunWriter::new(self.dir.create()?, &mut write_page);
+                let mut writer = RunWriter::new(self.dir.create()?, write_pages)?;
                 while let Some(record) = merger.next_record()? {
                     writer.push(record)?;
                 }
-                let run = writer.finish()?;
+                let (run, write_pages) = writer.finish();
+                let run = run?;
                 self.stats.spilled_bytes += run.bytes();
                 next.push(run);
                 pages.extend(merger.into_pages());
-                pages.push(write_page);
+                pages.extend(write_pages);
             }
             self.runs = next;
         }
@@ -517,10 +530,11 @@ fn pages_of(buffer: Option<SortBuffer>) -> Vec<Segment> {
 }
 
 /// The spill writer thread's work: the sorted records of `buffer` into `file`, block by block
-/// through the thread's `page`.
-fn write_run((buffer, file): SpillJob, page: &mut Segment) -> SpillDone {
+/// through the thread's `pages` (written behind it when there are several). After a failure,
+/// the pages are dropped with the writer.
+fn write_run((buffer, file): SpillJob, pages: &mut Vec<Segment>) -> SpillDone {
     let result = (|| {
-        let mut writer = RunWriter::new(file, page);
+        let mut writer = RunWriter::new(file, std::mem::take(pages))?;
         for i in 0..buffer.len() {
             buffer.prefetch(i + PREFETCH_RECORDS);
             let record = buffer.get(i);
@@ -529,7 +543,16 @@ fn write_run((buffer, file): SpillJob, page: &mut Segment) -> SpillDone {
                 None => writer.push_parts(record.len(), record.parts())?,
             }
         }
-        writer.finish()
+        let (run, back) = writer.finish();
+        *pages = back;
+        run
     })();
     (buffer, result)
+}
+
+/// Pages a sorter of `pages` pages spills through: one per 32 pages (so a small share of the
+/// memory), from 1 to 8. With more than one, blocks are written behind the gathering of records
+/// into the next, and the disk is kept busy.
+fn write_pages_for(pages: usize) -> usize {
+    (pages / 32).clamp(1, 8)
 }
