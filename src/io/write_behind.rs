@@ -20,6 +20,9 @@ pub(crate) struct WriteBehind {
     in_flight: usize,
 }
 
+/// Most pages written with one system call.
+const MAX_BATCH: usize = 8;
+
 fn thread_gone() -> Error {
     Error::Io("the spill write thread ended early".into())
 }
@@ -34,17 +37,30 @@ impl WriteBehind {
             .spawn(move || {
                 let mut file = file;
                 let mut failed: Option<Error> = None;
-                for page in pages {
+                while let Ok(page) = pages.recv() {
+                    // The pages queued by now go out in one write: larger writes are faster.
+                    let mut batch = vec![page];
+                    while batch.len() < MAX_BATCH {
+                        match pages.try_recv() {
+                            Ok(page) => batch.push(page),
+                            Err(_) => break,
+                        }
+                    }
                     // After a failed write the file is not written on: the run is lost.
                     let result = match &failed {
                         Some(e) => Err(e.clone()),
-                        None => file.write_page(page.as_slice()),
+                        None => {
+                            let slices: Vec<&[u8]> = batch.iter().map(Segment::as_slice).collect();
+                            file.write_pages(&slices)
+                        }
                     };
                     if let Err(e) = &result {
                         failed.get_or_insert_with(|| e.clone());
                     }
-                    if done.send((page, result)).is_err() {
-                        break;
+                    for page in batch {
+                        if done.send((page, result.clone())).is_err() {
+                            return file;
+                        }
                     }
                 }
                 file

@@ -375,7 +375,13 @@ impl SortBuffer {
             if let Some(page) = self.records.get((pointer >> 32) as usize) {
                 let offset = (pointer & 0xFFFF_FFFF) as usize;
                 if let Some(bytes) = page.as_slice().get(offset..) {
-                    super::index_sort::prefetch(bytes.as_ptr());
+                    // The length and the first bytes, and the next lines, where a record of a
+                    // hundred bytes or so goes on: it spans two or three.
+                    for line in [0, 64, 128] {
+                        if let Some(at) = bytes.get(line) {
+                            super::index_sort::prefetch(at);
+                        }
+                    }
                 }
             }
         }
