@@ -1,7 +1,7 @@
 //! A read-ahead thread for merges: run readers hand it empty pages, each with the block of a
 //! spill file it is to hold; it reads them in the order asked (with direct I/O where the file
-//! has it) and hands each back to its reader, so that while the merge works on one block of a
-//! run, the run's next blocks are being read into its other pages.
+//! has it), checks each block, and hands it back to its reader, so that while the merge works
+//! on one block of a run, the run's next blocks are being read into its other pages.
 //!
 //! The pages stay the readers' (they are only lent to the thread while being read), so the
 //! memory is the same pages as without read-ahead: a reader with `k` pages reads up to `k - 1`
@@ -11,12 +11,13 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 
+use super::block::BlockInfo;
 use super::spill::SpillFile;
 use crate::error::{Error, Result};
 use crate::segment::Segment;
 
-/// A page read for a reader, with the result of the read.
-pub(crate) type Filled = (Segment, Result<()>);
+/// A page read for a reader, with the result of the read and of checking the block.
+pub(crate) type Filled = (Segment, Result<BlockInfo>);
 
 /// One page to read.
 pub(crate) struct Request {
@@ -53,7 +54,8 @@ impl ReadAhead {
                         mut page,
                         reply,
                     } = request;
-                    let result = file.read_page(offset, page.as_mut_slice(), true);
+                    // Checking the block here takes its checksum off the merge's thread.
+                    let result = file.read_block(offset, page.as_mut_slice(), true);
                     // Let go of the file first: once its reader has every page back, nothing
                     // may keep it from being removed.
                     drop(file);

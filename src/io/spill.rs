@@ -223,6 +223,18 @@ impl SpillFile {
         Ok(())
     }
 
+    /// Reads the block at `offset` into `page` and checks it (see [`block::verify`]).
+    pub(crate) fn read_block(
+        &self,
+        offset: u64,
+        page: &mut [u8],
+        direct: bool,
+    ) -> Result<block::BlockInfo> {
+        self.read_page(offset, page, direct)?;
+        let name = BlockName(&self.path, offset / page.len() as u64);
+        block::verify(page, &name)
+    }
+
     /// Reads the page at `offset` into `page`; a file too short for it was truncated. A direct
     /// file is read with direct I/O when `direct` says so (a reader that reads ahead on its
     /// own), through the page cache with read-ahead advice otherwise.
@@ -656,13 +668,12 @@ impl RunReader {
                 self.run.path().display()
             )));
         }
-        let name = BlockName(self.run.file.path(), self.block);
-        match &mut self.feed {
+        let info = match &mut self.feed {
             None => {
                 let offset = self.block * self.run.page_size as u64;
                 self.run
                     .file
-                    .read_page(offset, self.page.as_mut_slice(), false)?;
+                    .read_block(offset, self.page.as_mut_slice(), false)?
             }
             Some(feed) => {
                 // Blocks come back in the order asked for: this one was asked for first.
@@ -675,10 +686,9 @@ impl RunReader {
                 } else {
                     feed.keep(done);
                 }
-                read?;
+                read?
             }
-        }
-        let info = block::verify(self.page.as_mut_slice(), &name)?;
+        };
         self.left_in_block = info.count;
         self.payload_end = info.payload_end;
         self.pos = BLOCK_HEADER + info.continued;

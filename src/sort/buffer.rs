@@ -36,6 +36,7 @@ pub struct SortBuffer {
     record_bytes: u64,
     /// Free pages kept back for the scratch of straddling records.
     reserved: usize,
+    max_record_len: usize,
     /// Where [`record`](Self::record) puts a straddling record together.
     scratch: Vec<u8>,
     /// Records by the first byte of their key prefix, for the sort's first radix pass.
@@ -116,6 +117,7 @@ impl SortBuffer {
     pub fn new(pages: Vec<Segment>, key: KeyConfig) -> Result<Self> {
         let page_size = check_pages(&pages, &key, 2)?;
         let entry_size = key.prefix_length + POINTER;
+        let max_record_len = max_record_len_in(pages.len(), page_size);
         Ok(SortBuffer {
             key,
             page_size,
@@ -129,6 +131,7 @@ impl SortBuffer {
             sorted: true,
             record_bytes: 0,
             reserved: 0,
+            max_record_len,
             scratch: Vec::new(),
             first_bytes: [0; 256],
         })
@@ -136,28 +139,32 @@ impl SortBuffer {
 
     /// The longest record the buffer holds (when empty): see the module's documentation.
     pub fn max_record_len(&self) -> usize {
-        max_record_len_in(self.total_pages(), self.page_size)
+        self.max_record_len
     }
 
     /// Checks that `record` is one the buffer can ever hold.
+    #[inline]
     pub fn check_record(&self, record: &[u8]) -> Result<()> {
-        if record.len() < self.key.min_record_len() {
-            return Err(Error::invalid(format!(
-                "record of {} bytes is shorter than the key's end ({} bytes)",
-                record.len(),
-                self.key.min_record_len()
-            )));
-        }
-        if record.len() > self.max_record_len() {
-            return Err(Error::invalid(format!(
-                "record of {} bytes exceeds the largest {} pages of {} bytes hold ({})",
-                record.len(),
-                self.total_pages(),
-                self.page_size,
-                self.max_record_len()
-            )));
+        if record.len() < self.key.min_record_len() || record.len() > self.max_record_len {
+            return Err(self.bad_record(record.len()));
         }
         Ok(())
+    }
+
+    #[cold]
+    fn bad_record(&self, len: usize) -> Error {
+        if len < self.key.min_record_len() {
+            return Error::invalid(format!(
+                "record of {len} bytes is shorter than the key's end ({} bytes)",
+                self.key.min_record_len()
+            ));
+        }
+        Error::invalid(format!(
+            "record of {len} bytes exceeds the largest {} pages of {} bytes hold ({})",
+            self.total_pages(),
+            self.page_size,
+            self.max_record_len
+        ))
     }
 
     /// Appends a record. Returns `Ok(false)`, and stores nothing, when the buffer is full (its
