@@ -2,16 +2,21 @@
 //! merging them.
 //!
 //! The pages given at creation are all the memory it uses for records, index entries and I/O
-//! buffers: one page is the spill writer's block buffer, the rest form the sort buffers —
-//! two, when there are at least 8 pages, so that a writer thread writes one full, sorted
-//! buffer while the caller fills the other (one buffer otherwise). When a buffer is full it
-//! is sorted and handed to the writer. If nothing was spilled, [`finish`](ExternalSorter::finish)
-//! sorts the buffer and the records come straight from its pages. Otherwise the last buffer
-//! is spilled too and every page becomes a read buffer: with `P` pages, up to `P` runs merge
-//! at once into the output; while there are more runs than that, passes merge groups of
-//! `P - 1` runs (one page writes) into longer runs. Spill files are removed as soon as they
-//! have been read, on error, and when the sorter is dropped. With large page-aligned pages
-//! (off-heap ones), spill files use direct I/O, so spilling bypasses the page cache.
+//! buffers. One page in 32 (at least one, at most 8) is the spill writer's: it gathers the
+//! records of a sorted buffer into blocks, and with more than one page a second thread writes
+//! the full blocks behind it (several at a time) while it fills the next. The rest form the
+//! sort buffers — two, when there are at least 9 pages, so that the writer spills one full,
+//! sorted buffer while the caller fills the other (one buffer otherwise). When a buffer is
+//! full it is sorted and handed to the writer. If nothing was spilled,
+//! [`finish`](ExternalSorter::finish) sorts the buffer and the records come straight from its
+//! pages. Otherwise the last buffer is spilled too and every page becomes a read buffer: with
+//! `P` pages, up to `P` runs merge at once into the output, through a tree of losers; while
+//! there are more runs than that, passes merge groups of `P - 1` runs into longer runs (written
+//! behind as spills are). Each run is read through as many of the pages as there are for it,
+//! up to 8: a read-ahead thread reads (and checks) its next blocks into the others while the
+//! merge works on one. Spill files are removed as soon as they have been read, on error, and
+//! when the sorter is dropped. With large page-aligned pages (off-heap ones), spill files are
+//! written and read with direct I/O, bypassing the page cache.
 //!
 //! Records may be longer than a page, up to [`max_record_len`](ExternalSorter::max_record_len),
 //! which grows with the number of pages. They straddle pages in the sort buffer and blocks in
