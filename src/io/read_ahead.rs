@@ -19,11 +19,11 @@ use crate::segment::Segment;
 /// A page read for a reader, with the result of the read and of checking the block.
 pub(crate) type Filled = (Segment, Result<BlockInfo>);
 
-/// One page to read.
+/// Consecutive blocks to read, one into each page.
 pub(crate) struct Request {
     pub(crate) file: Arc<SpillFile>,
     pub(crate) offset: u64,
-    pub(crate) page: Segment,
+    pub(crate) pages: Vec<Segment>,
     pub(crate) reply: Sender<Filled>,
 }
 
@@ -51,16 +51,18 @@ impl ReadAhead {
                     let Request {
                         file,
                         offset,
-                        mut page,
+                        mut pages,
                         reply,
                     } = request;
-                    // Checking the block here takes its checksum off the merge's thread.
-                    let result = file.read_block(offset, page.as_mut_slice(), true);
+                    // Checking the blocks here takes their checksums off the merge's thread.
+                    let results = file.read_blocks(offset, &mut pages);
                     // Let go of the file first: once its reader has every page back, nothing
                     // may keep it from being removed.
                     drop(file);
-                    // A reader that is gone takes no reply: the page is dropped with it.
-                    let _ = reply.send((page, result));
+                    for filled in pages.into_iter().zip(results) {
+                        // A reader that is gone takes no reply: its pages are dropped.
+                        let _ = reply.send(filled);
+                    }
                 }
             })
             .map_err(|e| Error::Io(format!("starting the read-ahead thread: {e}")))?;
@@ -85,48 +87,67 @@ impl Drop for ReadAhead {
     }
 }
 
-/// A reader's side of the read-ahead: its pages out being read, and those to come back.
+/// A reader's side of the read-ahead: its pages out being read, and those given back.
 pub(crate) struct Feed {
     requests: Sender<Request>,
     replies: Receiver<Filled>,
     reply_to: Sender<Filled>,
     /// Pages lent to the thread and not yet back.
     in_flight: usize,
-    /// Pages with nothing left to read into.
-    spare: Vec<Segment>,
+    /// Pages given back, not yet lent again.
+    pending: Vec<Segment>,
+    /// How many pages given back make a request.
+    batch: usize,
 }
 
 impl Feed {
-    /// A feed through `read_ahead`.
-    pub(crate) fn new(read_ahead: &ReadAhead) -> Self {
+    /// A feed through `read_ahead` that asks for blocks `batch` at a time.
+    pub(crate) fn new(read_ahead: &ReadAhead, batch: usize) -> Self {
         let (reply_to, replies) = channel();
         Feed {
             requests: read_ahead.requests(),
             replies,
             reply_to,
             in_flight: 0,
-            spare: Vec::new(),
+            pending: Vec::new(),
+            batch: batch.max(1),
         }
     }
 
-    /// Lends `page` to the thread to read the page at `offset` of `file` into.
-    pub(crate) fn request(&mut self, file: &Arc<SpillFile>, offset: u64, page: Segment) {
+    /// Takes back a page whose block has been used.
+    pub(crate) fn give_back(&mut self, page: Segment) {
+        self.pending.push(page);
+    }
+
+    /// Whether enough pages were given back for a request, or none is out.
+    pub(crate) fn wants_request(&self) -> bool {
+        self.pending.len() >= self.batch || self.in_flight == 0
+    }
+
+    /// Lends the pages given back, up to `blocks_left`, to read the consecutive blocks from
+    /// `offset` of `file` into; returns how many.
+    pub(crate) fn request(&mut self, file: &Arc<SpillFile>, offset: u64, blocks_left: u64) -> u64 {
+        let n = (self.pending.len() as u64).min(blocks_left) as usize;
+        if n == 0 {
+            return 0;
+        }
         let request = Request {
             file: Arc::clone(file),
             offset,
-            page,
+            pages: self.pending.split_off(self.pending.len() - n),
             reply: self.reply_to.clone(),
         };
         match self.requests.send(request) {
-            Ok(()) => self.in_flight += 1,
-            // The thread is gone (it panicked): keep the page; `next` reports it.
-            Err(e) => self.spare.push(e.0.page),
+            Ok(()) => {
+                self.in_flight += n;
+                n as u64
+            }
+            // The thread is gone (it panicked): keep the pages; `next` reports it.
+            Err(e) => {
+                self.pending.extend(e.0.pages);
+                0
+            }
         }
-    }
-
-    /// Keeps `page`, which has nothing left to read into.
-    pub(crate) fn keep(&mut self, page: Segment) {
-        self.spare.push(page);
     }
 
     /// The next page read, in the order they were asked for, with the read's result.
@@ -146,11 +167,11 @@ impl Feed {
     pub(crate) fn into_pages(mut self) -> Vec<Segment> {
         while self.in_flight > 0 {
             match self.replies.recv() {
-                Ok((page, _)) => self.spare.push(page),
+                Ok((page, _)) => self.pending.push(page),
                 Err(_) => break,
             }
             self.in_flight -= 1;
         }
-        self.spare
+        self.pending
     }
 }

@@ -235,6 +235,31 @@ impl SpillFile {
         block::verify(page, &name)
     }
 
+    /// Reads the consecutive blocks at `offset` into `pages` (direct I/O where the file has
+    /// it), with one system call when they are all there, and checks each; returns each
+    /// block's result. After a failed or short read, each block is read on its own, so that
+    /// each gets its own error.
+    pub(crate) fn read_blocks(
+        &self,
+        offset: u64,
+        pages: &mut [Segment],
+    ) -> Vec<Result<block::BlockInfo>> {
+        let size = pages.first().map_or(1, Segment::size) as u64;
+        let whole = pages.len() > 1 && read_all_vectored_at(&self.file, pages, offset).is_ok();
+        pages
+            .iter_mut()
+            .enumerate()
+            .map(|(i, page)| {
+                let at = offset + i as u64 * size;
+                if whole {
+                    block::verify(page.as_mut_slice(), &BlockName(&self.path, at / size))
+                } else {
+                    self.read_block(at, page.as_mut_slice(), true)
+                }
+            })
+            .collect()
+    }
+
     /// Reads the page at `offset` into `page`; a file too short for it was truncated. A direct
     /// file is read with direct I/O when `direct` says so (a reader that reads ahead on its
     /// own), through the page cache with read-ahead advice otherwise.
@@ -296,25 +321,55 @@ impl SpillFile {
 /// Writes all of `bufs`, one after the other, at `offset` of `file` (`pwritev`, again after a
 /// short write).
 fn write_all_vectored_at(file: &File, bufs: &[&[u8]], offset: u64) -> std::io::Result<()> {
-    let (mut bufs, mut skip, mut offset) = (bufs, 0usize, offset);
-    while let Some(first) = bufs.first() {
-        if skip == first.len() {
-            bufs = &bufs[1..];
+    let regions: Vec<(*mut u8, usize)> = bufs
+        .iter()
+        .map(|b| (b.as_ptr().cast_mut(), b.len()))
+        .collect();
+    // SAFETY: the regions are the slices of `bufs`, live for the call; pwritev only reads them.
+    unsafe { all_vectored_at(file, &regions, offset, libc::pwritev) }
+}
+
+/// Reads `pages`, one after the other, from `offset` of `file` (`preadv`, again after a short
+/// read); a file that ends first is an error.
+fn read_all_vectored_at(file: &File, pages: &mut [Segment], offset: u64) -> std::io::Result<()> {
+    let regions: Vec<(*mut u8, usize)> = pages
+        .iter_mut()
+        .map(|p| (p.as_mut_ptr(), p.size()))
+        .collect();
+    // SAFETY: the regions are the pages, borrowed mutably for the call.
+    unsafe { all_vectored_at(file, &regions, offset, libc::preadv) }
+}
+
+/// Moves all of `regions` (pointer, length), one after the other, at `offset` of `file` with
+/// `op` (`preadv` or `pwritev`), again after a short transfer.
+///
+/// # Safety
+/// Every region must be valid for `op` (readable for `pwritev`, writable for `preadv`) and
+/// not otherwise accessed during the call.
+unsafe fn all_vectored_at(
+    file: &File,
+    regions: &[(*mut u8, usize)],
+    offset: u64,
+    op: unsafe extern "C" fn(libc::c_int, *const libc::iovec, libc::c_int, libc::off_t) -> isize,
+) -> std::io::Result<()> {
+    let (mut regions, mut skip, mut offset) = (regions, 0usize, offset);
+    while let Some(&(first, first_len)) = regions.first() {
+        if skip == first_len {
+            regions = &regions[1..];
             skip = 0;
             continue;
         }
-        let iov: Vec<libc::iovec> = std::iter::once(&first[skip..])
-            .chain(bufs[1..].iter().copied())
+        let iov: Vec<libc::iovec> = std::iter::once((first.wrapping_add(skip), first_len - skip))
+            .chain(regions[1..].iter().copied())
             .take(64)
-            .map(|b| libc::iovec {
-                iov_base: b.as_ptr().cast_mut().cast(),
-                iov_len: b.len(),
+            .map(|(base, len)| libc::iovec {
+                iov_base: base.cast(),
+                iov_len: len,
             })
             .collect();
-        // SAFETY: every iovec describes a live slice of `bufs`, which pwritev only reads; the
-        // descriptor is `file`'s own.
+        // SAFETY: the caller vouches for the regions; the descriptor is `file`'s own.
         let n = unsafe {
-            libc::pwritev(
+            op(
                 file.as_raw_fd(),
                 iov.as_ptr(),
                 iov.len() as libc::c_int,
@@ -329,18 +384,18 @@ fn write_all_vectored_at(file: &File, bufs: &[&[u8]], offset: u64) -> std::io::R
             return Err(e);
         }
         if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
         let mut n = n as usize;
         offset += n as u64;
         while n > 0 {
-            let left = bufs[0].len() - skip;
+            let left = regions[0].1 - skip;
             if n < left {
                 skip += n;
                 break;
             }
             n -= left;
-            bufs = &bufs[1..];
+            regions = &regions[1..];
             skip = 0;
         }
     }
@@ -576,18 +631,12 @@ impl RunReader {
                 run.page_size
             )));
         }
-        let mut feed = Feed::new(read_ahead);
-        let mut next_request = 0;
+        let mut feed = Feed::new(read_ahead, pages.len().div_ceil(2));
         for p in pages {
-            if next_request < run.blocks {
-                feed.request(&run.file, next_request * run.page_size as u64, p);
-                next_request += 1;
-            } else {
-                feed.keep(p);
-            }
+            feed.give_back(p);
         }
         let mut reader = Self::build(run, page, Some(feed))?;
-        reader.next_request = next_request;
+        reader.request_pending();
         Ok(reader)
     }
 
@@ -679,12 +728,9 @@ impl RunReader {
                 // Blocks come back in the order asked for: this one was asked for first.
                 let (page, read) = feed.next()?;
                 let done = std::mem::replace(&mut self.page, page);
-                if self.next_request < self.run.blocks {
-                    let offset = self.next_request * self.run.page_size as u64;
-                    feed.request(&self.run.file, offset, done);
-                    self.next_request += 1;
-                } else {
-                    feed.keep(done);
+                feed.give_back(done);
+                if feed.wants_request() {
+                    self.request_pending();
                 }
                 read?
             }
@@ -694,6 +740,16 @@ impl RunReader {
         self.pos = BLOCK_HEADER + info.continued;
         self.block += 1;
         Ok(info.continued)
+    }
+
+    /// Lends the pages given back to the read-ahead thread, for the next blocks not yet asked
+    /// for (in one request: one read).
+    fn request_pending(&mut self) {
+        if let Some(feed) = &mut self.feed {
+            let left = self.run.blocks - self.next_request;
+            let offset = self.next_request * self.run.page_size as u64;
+            self.next_request += feed.request(&self.run.file, offset, left);
+        }
     }
 
     /// Puts together in the scratch buffer a record of `len` bytes that starts at `start` of

@@ -13,8 +13,8 @@
 //! `P` pages, up to `P` runs merge at once into the output, through a tree of losers; while
 //! there are more runs than that, passes merge groups of `P - 1` runs into longer runs (written
 //! behind as spills are). Each run is read through as many of the pages as there are for it,
-//! up to 8: a read-ahead thread reads (and checks) its next blocks into the others while the
-//! merge works on one. Spill files are removed as soon as they have been read, on error, and
+//! up to 16: a read-ahead thread reads (and checks) its next blocks into the others, half of
+//! them per read, while the merge works on one. Spill files are removed as soon as they have been read, on error, and
 //! when the sorter is dropped. With large page-aligned pages (off-heap ones), spill files are
 //! written and read with direct I/O, bypassing the page cache.
 //!
@@ -48,7 +48,7 @@ const PREFETCH_RECORDS: usize = 16;
 /// Most pages a run is read through in a merge: one being merged, the others read ahead.
 /// Enough to keep the disk busy; more would only delay the first blocks of the last runs,
 /// whose reads queue behind the first runs' read-ahead when the merge starts.
-const READ_AHEAD_PAGES: usize = 8;
+const READ_AHEAD_PAGES: usize = 16;
 /// From this many pages on, the memory is split into two sort buffers.
 const TWO_BUFFERS_FROM: usize = 8;
 
