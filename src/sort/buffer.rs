@@ -172,39 +172,27 @@ impl SortBuffer {
     #[inline]
     pub fn add(&mut self, record: &[u8]) -> Result<bool> {
         self.check_record(record)?;
-        let ps = self.page_size;
         let len = record.len();
-        let straddles = len > ps - LEN;
-        // A record that fits a page starts on a new one if this one lacks room for it; a
-        // longer one starts where the area ends, once its length fits.
-        let new_first = self.records.is_empty()
-            || if straddles {
-                self.record_fill + LEN > ps
-            } else {
-                self.record_fill + LEN + len > ps
-            };
-        let offset = if new_first { 0 } else { self.record_fill };
-        let spanned = (offset + LEN + len).div_ceil(ps).max(1);
-        let new_record_pages = spanned - usize::from(!new_first);
         let new_index_page = self.count == self.index.len() * self.per_page;
-        let reserved = if straddles {
-            self.reserved.max(scratch_pages(len, ps))
-        } else {
-            self.reserved
-        };
-        if self.free.len() < new_record_pages + usize::from(new_index_page) + reserved {
-            return Ok(false);
-        }
-        self.reserved = reserved;
-        for _ in 0..new_record_pages {
-            self.records.push(self.free.pop().expect("counted above"));
-        }
-        if new_index_page {
-            self.index.push(self.free.pop().expect("counted above"));
-        }
-        let page_no = self.records.len() - spanned;
+        let (page_no, offset) =
+            if !self.records.is_empty() && self.record_fill + LEN + len <= self.page_size {
+                // The common case: the record fits what is left of the last page.
+                if new_index_page && self.free.len() <= self.reserved {
+                    return Ok(false);
+                }
+                if new_index_page {
+                    self.index.push(self.free.pop().expect("counted above"));
+                }
+                let at = (self.records.len() - 1, self.record_fill);
+                self.record_fill += LEN + len;
+                at
+            } else {
+                match self.place_on_new_pages(len, new_index_page) {
+                    Some(at) => at,
+                    None => return Ok(false),
+                }
+            };
         self.write_record(page_no, offset, record);
-        self.record_fill = offset + LEN + len - (spanned - 1) * ps;
 
         let pointer = (page_no as u64) << 32 | offset as u64;
         let slot = (self.count % self.per_page) * self.entry_size;
@@ -220,6 +208,37 @@ impl SortBuffer {
         self.record_bytes += len as u64;
         self.sorted = self.count == 1;
         Ok(true)
+    }
+
+    /// Takes the pages for a record of `len` bytes that does not fit what is left of the last
+    /// page (and an index page if `new_index_page`): a record that fits a page starts on a new
+    /// one; a longer one starts where the area ends, once its length fits, and goes on into
+    /// new pages. Returns where its length goes, or `None` (taking nothing) when the pages,
+    /// less those kept back for scratch, are too few.
+    fn place_on_new_pages(&mut self, len: usize, new_index_page: bool) -> Option<(usize, usize)> {
+        let ps = self.page_size;
+        let straddles = len > ps - LEN;
+        let new_first = self.records.is_empty() || !straddles || self.record_fill + LEN > ps;
+        let offset = if new_first { 0 } else { self.record_fill };
+        let spanned = (offset + LEN + len).div_ceil(ps).max(1);
+        let new_record_pages = spanned - usize::from(!new_first);
+        let reserved = if straddles {
+            self.reserved.max(scratch_pages(len, ps))
+        } else {
+            self.reserved
+        };
+        if self.free.len() < new_record_pages + usize::from(new_index_page) + reserved {
+            return None;
+        }
+        self.reserved = reserved;
+        for _ in 0..new_record_pages {
+            self.records.push(self.free.pop().expect("counted above"));
+        }
+        if new_index_page {
+            self.index.push(self.free.pop().expect("counted above"));
+        }
+        self.record_fill = offset + LEN + len - (spanned - 1) * ps;
+        Some((self.records.len() - spanned, offset))
     }
 
     /// Writes `record`'s length at `offset` of record page `page_no` and its bytes after it,

@@ -101,8 +101,10 @@ impl<const ES: usize> Entries<'_, ES> {
         self.records.get(pointer)
     }
 
-    /// Order of the records of two entries whose prefixes are equal.
-    #[inline(always)]
+    /// Order of the records of two entries whose prefixes are equal. Out of line: ties are
+    /// rare where the prefix is well chosen, and the comparison loops stay small without it.
+    #[cold]
+    #[inline(never)]
     fn cmp_tied(&self, a: *const u8, b: *const u8) -> Ordering {
         let (ra, rb) = (self.record(a), self.record(b));
         match (ra.as_slice(), rb.as_slice()) {
