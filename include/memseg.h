@@ -2777,9 +2777,10 @@ memseg_status memseg_sorter_next(struct memseg_sorter sorter,
  * memory, which counts against `memory_size`: the sort buffer keeps back, unused, two pages
  * for each page of its longest record (two records are compared at a time), and each run
  * being merged counts its read page plus the pages of the longest record. So the bound grows
- * with the memory, to about a sixth of it: with `P` pages, of which the smaller sort buffer
- * has `B` (`(P - 1) / 2` from 9 pages on, `P - 1` below), it is `page_size - 24` for
- * `P < 5`, else the larger of `page_size - 24` and
+ * with the memory, to about a sixth of it: with `P` pages, of which `W = min(max(P / 32, 1),
+ * 8)` are the spill writer's and the smaller sort buffer has `B` (`(P - W) / 2` when
+ * `P - W >= 8`, `P - W` below), it is `page_size - 24` for `P < 5`, else the larger of
+ * `page_size - 24` and
  * `min(max(page_size - 4, (B - 1) / 3 * page_size - 4), (P - 3) / 2 * page_size)`, and never
  * more than `UINT32_MAX`. Fails with `MEMSEG_STATUS_NULL_ARGUMENT` for a NULL `out_len`.
  * Thread-safe.

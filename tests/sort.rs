@@ -223,6 +223,9 @@ fn the_longest_record_grows_with_the_memory_and_a_longer_one_is_refused() {
     let make = |n| ExternalSorter::new(pages(n, 256), config(key.clone(), dir.path())).unwrap();
     // 3 pages: a record must fit a block whole (256 - 24 bytes).
     assert_eq!(make(3).max_record_len(), 232);
+    // 1024 pages: 8 spill pages, buffers of 508 pages, each holding 169 pages of record with
+    // an index page and 338 pages of scratch.
+    assert_eq!(make(1024).max_record_len(), 169 * 256 - 4);
     // 48 pages: buffers of 24 and 23, the smaller holds 7 pages of record, an index page and
     // 14 pages of scratch.
     let mut sorter = make(48);
