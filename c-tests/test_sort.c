@@ -7,7 +7,9 @@
  * - a truncated spill file is MEMSEG_STATUS_CORRUPTED, after which the sorter is CLOSED;
  * - bad configurations, bad records and calls out of order get their statuses and change
  *   nothing; zero and freed handles; the normalized keys order as their values;
- * - a sorter on a lease takes its pages from the lease and gives them back.
+ * - a sorter on a lease takes its pages from the lease and gives them back;
+ * - records several pages long sort in memory and spilling, with keys that straddle page
+ *   ends; the longest record follows the memory, and a longer one is refused.
  */
 #define _XOPEN_SOURCE 700 /* mkdtemp, truncate, dirent */
 #undef NDEBUG
@@ -89,28 +91,21 @@ static uint64_t record_hash(const uint8_t *r, size_t len) {
   return h;
 }
 
-/* Sorts `n` records with the given memory; checks order, count and checksum. */
-static memseg_sort_stats sort_and_check(size_t n, size_t memory, size_t page, int few_keys) {
-  memseg_sorter sorter = {0};
-  memseg_sort_config c = config_of(memory, page);
+/* Finishes `sorter` and reads every record back: in key order, `min_len` to `max_len` bytes
+ * long, `n` of them with the checksum `in_sum` of the input. Then frees the sorter and checks
+ * that its files are gone; returns its stats. */
+static memseg_sort_stats finish_and_check(memseg_sorter sorter, size_t n, uint64_t in_sum,
+                                          size_t min_len, size_t max_len) {
   memseg_sort_stats stats;
-  uint64_t rng = 42 + n, in_sum = 0, out_sum = 0;
-  uint8_t record[RECORD], previous[KEY];
+  uint64_t out_sum = 0;
+  uint8_t previous[KEY];
   const uint8_t *out = NULL;
-  size_t len = 0, count = 0, i;
+  size_t len = 0, count = 0;
   memseg_status status;
 
-  mt_context("sort %zu records in %zu bytes of %zu-byte pages", n, memory, page);
-  CHECK_OK(memseg_sorter_new(&c, &sorter));
-  CHECK(sorter.bits != 0);
-  for (i = 0; i < n; i++) {
-    make_record(&rng, record, few_keys);
-    in_sum += record_hash(record, RECORD);
-    CHECK_OK(memseg_sorter_add(sorter, record, RECORD));
-  }
   CHECK_OK(memseg_sorter_finish(sorter));
   while ((status = memseg_sorter_next(sorter, &out, &len)) == MEMSEG_STATUS_OK) {
-    CHECK_EQ(len, RECORD);
+    CHECK(len >= min_len && len <= max_len);
     if (count > 0) {
       CHECK(memcmp(previous, out, KEY) <= 0);
     }
@@ -124,10 +119,31 @@ static memseg_sort_stats sort_and_check(size_t n, size_t memory, size_t page, in
   CHECK(in_sum == out_sum);
   CHECK_OK(memseg_sorter_stats(sorter, &stats));
   CHECK(stats.records == n);
-  CHECK(stats.memory_bytes == memory);
   CHECK(stats.peak_memory_bytes <= stats.memory_bytes);
   CHECK_OK(memseg_sorter_free(sorter));
   CHECK_EQ(files_in(temp_dir, NULL, 0), 0);
+  return stats;
+}
+
+/* Sorts `n` records with the given memory; checks order, count and checksum. */
+static memseg_sort_stats sort_and_check(size_t n, size_t memory, size_t page, int few_keys) {
+  memseg_sorter sorter = {0};
+  memseg_sort_config c = config_of(memory, page);
+  memseg_sort_stats stats;
+  uint64_t rng = 42 + n, in_sum = 0;
+  uint8_t record[RECORD];
+  size_t i;
+
+  mt_context("sort %zu records in %zu bytes of %zu-byte pages", n, memory, page);
+  CHECK_OK(memseg_sorter_new(&c, &sorter));
+  CHECK(sorter.bits != 0);
+  for (i = 0; i < n; i++) {
+    make_record(&rng, record, few_keys);
+    in_sum += record_hash(record, RECORD);
+    CHECK_OK(memseg_sorter_add(sorter, record, RECORD));
+  }
+  stats = finish_and_check(sorter, n, in_sum, RECORD, RECORD);
+  CHECK(stats.memory_bytes == memory);
   mt_context("");
   return stats;
 }
@@ -270,7 +286,13 @@ static void test_bad_input_changes_nothing(void) {
   CHECK_OK(memseg_sorter_new(&c, &sorter));
   CHECK_STATUS(memseg_sorter_add(sorter, record, KEY - 1), MEMSEG_STATUS_INVALID_ARGUMENT);
   CHECK_STATUS(memseg_sorter_add(sorter, NULL, 10), MEMSEG_STATUS_NULL_ARGUMENT);
-  CHECK_STATUS(memseg_sorter_add(sorter, record, 4096 - 19), MEMSEG_STATUS_INVALID_ARGUMENT);
+  {
+    /* 4 pages: too few to keep pages back for a record's scratch; it must fit a block. */
+    size_t max = 0;
+    CHECK_OK(memseg_sorter_max_record_len(sorter, &max));
+    CHECK_EQ(max, 4096 - 24);
+  }
+  CHECK_STATUS(memseg_sorter_add(sorter, record, 4096 - 23), MEMSEG_STATUS_INVALID_ARGUMENT);
   CHECK_STATUS(memseg_sorter_next(sorter, &out, &len), MEMSEG_STATUS_INVALID_ARGUMENT);
   CHECK_OK(memseg_sorter_add(sorter, record, RECORD));
   CHECK_OK(memseg_sorter_stats(sorter, &stats));
@@ -402,6 +424,80 @@ static void test_a_sorter_on_a_lease(void) {
   CHECK_EQ(files_in(temp_dir, NULL, 0), 0);
 }
 
+/* Sorts `n` records of 10 to `max_len` bytes (a third of them several pages long) in
+ * `pages` pages of 4096 bytes; checks order, count and checksum. */
+static memseg_sort_stats sort_long_records(size_t n, size_t pages, size_t max_len) {
+  memseg_sorter sorter = {0};
+  memseg_sort_config c = config_of(pages * 4096, 4096);
+  memseg_sort_stats stats;
+  uint64_t rng = 5 + n, in_sum = 0;
+  uint8_t *record = (uint8_t *)malloc(max_len);
+  size_t i, j;
+
+  CHECK(record != NULL);
+  mt_context("sort %zu records up to %zu bytes in %zu pages", n, max_len, pages);
+  CHECK_OK(memseg_sorter_new(&c, &sorter));
+  for (i = 0; i < n; i++) {
+    uint64_t r = mt_next_random(&rng);
+    size_t record_len = r % 3 == 0 ? 10 + (size_t)(r >> 8) % (max_len - 9)
+                                   : KEY + (size_t)(r >> 8) % 200;
+    make_record(&rng, record, 1); /* few keys: ties on the prefix go to the last 2 bytes */
+    record[8] = (uint8_t)(r >> 40);
+    for (j = RECORD; j < record_len; j++) {
+      record[j] = (uint8_t)(j * 7 + i);
+    }
+    in_sum += record_hash(record, record_len);
+    CHECK_OK(memseg_sorter_add(sorter, record, record_len));
+  }
+  stats = finish_and_check(sorter, n, in_sum, KEY, max_len);
+  free(record);
+  mt_context("");
+  return stats;
+}
+
+static void test_records_longer_than_a_page(void) {
+  memseg_sorter sorter = {0};
+  memseg_sort_config c = config_of(64 * 4096, 4096);
+  memseg_sort_stats s;
+  uint8_t *big;
+  size_t max = 0;
+
+  /* 64 pages: sort buffers of 32 and 31 pages; the smaller holds 10 pages of record, an index
+   * page and 20 pages of scratch. */
+  CHECK_OK(memseg_sorter_new(&c, &sorter));
+  CHECK_OK(memseg_sorter_max_record_len(sorter, &max));
+  CHECK_EQ(max, 10 * 4096 - 4);
+  CHECK_STATUS(memseg_sorter_max_record_len(sorter, NULL), MEMSEG_STATUS_NULL_ARGUMENT);
+  big = (uint8_t *)calloc(max + 1, 1);
+  CHECK(big != NULL);
+  CHECK_STATUS(memseg_sorter_add(sorter, big, max + 1), MEMSEG_STATUS_INVALID_ARGUMENT);
+  {
+    char message[256];
+    memseg_last_error_message(message, sizeof message);
+    CHECK(strstr(message, "exceeds the longest") != NULL);
+  }
+  CHECK_OK(memseg_sorter_stats(sorter, &s));
+  CHECK(s.records == 0);
+  CHECK_OK(memseg_sorter_add(sorter, big, max));
+  CHECK_OK(memseg_sorter_finish(sorter));
+  {
+    const uint8_t *out = NULL;
+    size_t len = 0;
+    CHECK_OK(memseg_sorter_next(sorter, &out, &len));
+    CHECK_EQ(len, max);
+    CHECK(memcmp(out, big, max) == 0);
+  }
+  CHECK_OK(memseg_sorter_free(sorter));
+  free(big);
+
+  /* In memory (4 MiB), then spilling through 256 KiB in several merge passes. */
+  s = sort_long_records(300, 1024, 3 * 4096 + 100);
+  CHECK(s.spilled_runs == 0);
+  s = sort_long_records(600, 64, 10 * 4096 - 4);
+  CHECK(s.spilled_runs > 64);
+  CHECK(s.merge_passes >= 2);
+}
+
 int main(void) {
   size_t live = mt_live_count();
   make_temp_dir();
@@ -411,6 +507,7 @@ int main(void) {
   RUN(test_bad_input_changes_nothing);
   RUN(test_normalized_keys_order_as_values);
   RUN(test_a_sorter_on_a_lease);
+  RUN(test_records_longer_than_a_page);
   CHECK_EQ(mt_live_count(), live);
   CHECK(rmdir(temp_dir) == 0);
   printf("test_sort: all passed\n");

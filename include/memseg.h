@@ -818,8 +818,8 @@ typedef struct memseg_sort_config {
    */
   size_t memory_size;
   /**
-   * Bytes per page: a power of two from 4096 to 1 GiB. A record must fit one page with
-   * 20 bytes to spare.
+   * Bytes per page: a power of two from 4096 to 1 GiB. Records may be longer than a page,
+   * up to the bound `memseg_sorter_max_record_len()` reports, which grows with the memory.
    */
   size_t page_size;
   /**
@@ -2735,10 +2735,11 @@ memseg_status memseg_sorter_new_on_lease(struct memseg_lease lease,
 
 /**
  * Adds a record of `len` bytes at `record` (copied into the sorter's memory). When the
- * memory is full, the sorter first spills a sorted run to a temporary file.
+ * memory is full, the sorter first spills a sorted run to a temporary file. Records longer
+ * than a page span pages in memory and blocks in spill files.
  *
  * Fails with `MEMSEG_STATUS_INVALID_ARGUMENT`, changing nothing, for a record shorter than
- * the key's end or longer than the page size less 20 bytes, or after
+ * the key's end or longer than `memseg_sorter_max_record_len()`, or after
  * `memseg_sorter_finish()`; `MEMSEG_STATUS_NULL_ARGUMENT` for a NULL `record` with `len > 0`.
  * A spill that fails is `MEMSEG_STATUS_DISK_FULL` (no space left) or `MEMSEG_STATUS_IO`, and
  * ends the sorter: its files are removed and every later call but free fails with
@@ -2759,8 +2760,11 @@ memseg_status memseg_sorter_finish(struct memseg_sorter sorter);
  * Writes the next record in key order to `*out_record` and `*out_len`, or returns
  * `MEMSEG_STATUS_END_OF_DATA` (writing nothing) once every record was returned.
  *
- * The record is not copied: the pointer lends the sorter's memory and stays valid until the
- * next call on this sorter or its free. Records with equal keys come in no particular order.
+ * The pointer lends the sorter's memory and stays valid until the next call on this sorter or
+ * its free. A record that lies in one page (one spill block when merging) is not copied; one
+ * that spans pages or blocks is put together in a scratch buffer that the sorter's memory
+ * accounts for (see `memseg_sorter_max_record_len()`), and the pointer is into that buffer.
+ * Records with equal keys come in no particular order.
  * Fails with `MEMSEG_STATUS_INVALID_ARGUMENT` before `memseg_sorter_finish()`, and with
  * `MEMSEG_STATUS_CORRUPTED` (a truncated or damaged spill file, never read as data) or
  * `MEMSEG_STATUS_IO`, which end the sorter.
@@ -2768,6 +2772,24 @@ memseg_status memseg_sorter_finish(struct memseg_sorter sorter);
 memseg_status memseg_sorter_next(struct memseg_sorter sorter,
                                  const uint8_t **out_record,
                                  size_t *out_len);
+
+/**
+ * Writes to `*out_len` the longest record `memseg_sorter_add()` takes on this sorter.
+ *
+ * Any record that fits a page less 24 bytes is taken. Longer records straddle pages and
+ * spill blocks, and to hand one out or compare it the sorter copies it whole into scratch
+ * memory, which counts against `memory_size`: the sort buffer keeps back, unused, two pages
+ * for each page of its longest record (two records are compared at a time), and each run
+ * being merged counts its read page plus the pages of the longest record. So the bound grows
+ * with the memory, to about a sixth of it: with `P` pages, of which `W = min(max(P / 32, 1),
+ * 8)` are the spill writer's and the smaller sort buffer has `B` (`(P - W) / 2` when
+ * `P - W >= 8`, `P - W` below), it is `page_size - 24` for `P < 5`, else the larger of
+ * `page_size - 24` and
+ * `min(max(page_size - 4, (B - 1) / 3 * page_size - 4), (P - 3) / 2 * page_size)`, and never
+ * more than `UINT32_MAX`. Fails with `MEMSEG_STATUS_NULL_ARGUMENT` for a NULL `out_len`.
+ * Thread-safe.
+ */
+memseg_status memseg_sorter_max_record_len(struct memseg_sorter sorter, size_t *out_len);
 
 /**
  * Writes what the sorter did so far to `*out_stats`. Thread-safe.

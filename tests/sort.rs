@@ -130,6 +130,128 @@ proptest! {
     }
 }
 
+/// Records of 9 bytes to several 256-byte pages long, whose 6-byte key (at `key_offset`)
+/// takes few values, so that prefixes tie and the rest of the key decides.
+fn long_records() -> impl Strategy<Value = Vec<Vec<u8>>> {
+    prop::collection::vec((any::<u16>(), 0u8..4, 0usize..1640, any::<u8>()), 0..160).prop_map(
+        |raw| {
+            raw.iter()
+                .map(|&(k, class, len, fill)| {
+                    let len = match class {
+                        0 => 140 + len % 40,     // within a page
+                        1 => 220 + len % 40,     // about a block's payload
+                        _ => 140 + len.max(300), // several pages long
+                    };
+                    let mut r = vec![fill; len];
+                    for key_offset in [2, 110] {
+                        r[key_offset..key_offset + 6].copy_from_slice(&[
+                            (k % 3) as u8,
+                            0,
+                            (k >> 4) as u8 % 4,
+                            (k >> 8) as u8,
+                            0,
+                            (k >> 12) as u8,
+                        ]);
+                    }
+                    r
+                })
+                .collect()
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    #[test]
+    fn records_longer_than_a_page_sort_like_std_in_memory_and_spilling(
+        records in long_records(), prefix in 0usize..7, far_key in any::<bool>(),
+    ) {
+        // The key at offset 110 straddles a page end whenever a record starts in the last
+        // 110..116 bytes of one; at offset 2 when it starts in the last 6.
+        let key_offset = if far_key { 110 } else { 2 };
+        let key = KeyConfig { key_offset, key_length: 6, prefix_length: prefix, compare: None };
+        let (out, stats) = sort_all(&records, &key, 4096, 256);
+        assert_sorted_like_std(&records, &out, &key);
+        prop_assert_eq!(stats.spilled_runs, 0);
+        // 48 pages of 256 bytes: a run is a few records, merges take several passes, and
+        // records span up to 8 blocks.
+        let (out, stats) = sort_all(&records, &key, 48, 256);
+        assert_sorted_like_std(&records, &out, &key);
+        if records.len() > 100 {
+            prop_assert!(stats.spilled_runs > 10, "{stats:?}");
+            prop_assert!(stats.merge_passes >= 2, "{stats:?}");
+        }
+    }
+}
+
+#[test]
+fn a_host_comparison_orders_ties_of_long_records_in_memory_and_spilling() {
+    // Prefix: the first byte; the host orders ties by a big-endian u32 at the record's end.
+    let key = KeyConfig {
+        key_offset: 0,
+        key_length: 1,
+        prefix_length: 1,
+        compare: Some(Arc::new(|a: &[u8], b: &[u8]| {
+            let v = |r: &[u8]| u32::from_be_bytes(r[r.len() - 4..].try_into().unwrap());
+            v(a).cmp(&v(b))
+        })),
+    };
+    let records: Vec<Vec<u8>> = (0..600u32)
+        .map(|i| {
+            let v = i.wrapping_mul(2_654_435_761);
+            let mut r = vec![(v % 3) as u8; 5 + (v % 1400) as usize];
+            r.extend_from_slice(&v.to_be_bytes());
+            r
+        })
+        .collect();
+    let (out, stats) = sort_all(&records, &key, 4096, 256);
+    assert_eq!(stats.spilled_runs, 0);
+    assert_sorted_like_std(&records, &out, &key);
+    let (out, stats) = sort_all(&records, &key, 40, 256);
+    assert!(
+        stats.spilled_runs > 40 && stats.merge_passes > 1,
+        "{stats:?}"
+    );
+    assert_sorted_like_std(&records, &out, &key);
+}
+
+#[test]
+fn the_longest_record_grows_with_the_memory_and_a_longer_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = KeyConfig::bytes(0, 8);
+    let make = |n| ExternalSorter::new(pages(n, 256), config(key.clone(), dir.path())).unwrap();
+    // 3 pages: a record must fit a block whole (256 - 24 bytes).
+    assert_eq!(make(3).max_record_len(), 232);
+    // 1024 pages: 8 spill pages, buffers of 508 pages, each holding 169 pages of record with
+    // an index page and 338 pages of scratch.
+    assert_eq!(make(1024).max_record_len(), 169 * 256 - 4);
+    // 48 pages: buffers of 24 and 23, the smaller holds 7 pages of record, an index page and
+    // 14 pages of scratch.
+    let mut sorter = make(48);
+    assert_eq!(sorter.max_record_len(), 7 * 256 - 4);
+    let longest = vec![0xABu8; sorter.max_record_len()];
+    let e = sorter.add(&[0u8; 7 * 256 - 3]).unwrap_err();
+    assert!(
+        matches!(&e, Error::InvalidArgument(m) if m.contains("exceeds the longest")),
+        "{e}"
+    );
+    for _ in 0..20 {
+        sorter.add(&longest).unwrap();
+    }
+    sorter.finish().unwrap();
+    let stats = sorter.stats();
+    assert_eq!(stats.spilled_runs, 20);
+    assert!(stats.peak_memory_bytes <= stats.memory_bytes, "{stats:?}");
+    let mut n = 0;
+    while let Some(r) = sorter.next_record().unwrap() {
+        assert_eq!(r, &longest[..]);
+        n += 1;
+    }
+    assert_eq!(n, 20);
+    assert_eq!(sorter.stats().records, 20);
+}
+
 #[test]
 fn zero_one_and_all_equal_records_sort_with_and_without_spilling() {
     let key = KeyConfig::bytes(0, 10);
@@ -333,10 +455,10 @@ fn too_little_memory_and_bad_records_are_clear_errors() {
         Err(Error::InvalidArgument(_))
     ));
     assert!(matches!(
-        sorter.add(&[1; 237]),
+        sorter.add(&[1; 233]),
         Err(Error::InvalidArgument(_))
     ));
-    sorter.add(&[1; 236]).unwrap();
+    sorter.add(&[1; 232]).unwrap();
     assert!(matches!(
         sorter.next_record(),
         Err(Error::InvalidArgument(_))
@@ -344,7 +466,7 @@ fn too_little_memory_and_bad_records_are_clear_errors() {
     sorter.finish().unwrap();
     assert!(sorter.add(&[1; 8]).is_err(), "no adds after finish");
     assert!(sorter.finish().is_err());
-    assert_eq!(sorter.next_record().unwrap(), Some(&[1u8; 236][..]));
+    assert_eq!(sorter.next_record().unwrap(), Some(&[1u8; 232][..]));
     assert_eq!(sorter.stats().records, 1);
 }
 
@@ -360,10 +482,13 @@ fn with_direct_io_damaged_spill_files_are_corrupted_too() {
         "{e}"
     );
     let e = read_damaged_with(spilled_sorter_off_heap, |path| {
-        let mut bytes = std::fs::read(path).unwrap();
-        let at = bytes.len() / 2 + 100; // inside a block's records, past its header
-        bytes[at] ^= 0x80;
-        std::fs::write(path, bytes).unwrap();
+        // In place, in the last block: the first blocks may be read ahead already (from the
+        // file as it was), and rewriting the whole file would race with those reads.
+        use std::os::unix::fs::FileExt;
+        let bytes = std::fs::read(path).unwrap();
+        let at = bytes.len() - 700;
+        let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        f.write_all_at(&[bytes[at] ^ 0x80], at as u64).unwrap();
     });
     assert!(
         matches!(&e, Error::Corrupted(m) if m.contains("checksum")),

@@ -1,38 +1,51 @@
 //! The block format of spill files.
 //!
 //! A spill file is a sequence of blocks, each exactly one page long, so that the writer writes
-//! and the reader reads whole pages. A block is a 16-byte header followed by records, each a
-//! little-endian `u32` length and the record's bytes; the rest of the page is zero.
+//! and the reader reads whole pages. A block is a 20-byte header followed by its payload; the
+//! rest of the page is zero. The payload is a stream of records, each a little-endian `u32`
+//! length and the record's bytes. A record's length never spans two blocks, but its bytes may:
+//! a record longer than what is left of a block goes on at the start of the next block's
+//! payload (and the next, as long as it needs), where the header says how many bytes continue
+//! it.
 //!
 //! | offset | field |
 //! |---|---|
-//! | 0 | magic `MSB1` (`0x3142_534D` little endian) |
-//! | 4 | bytes of records after the header (`u32`) |
-//! | 8 | number of records (`u32`) |
-//! | 12 | CRC-32 (IEEE) of the whole page with this field taken as zero |
+//! | 0 | magic `MSB2` (`0x3242_534D` little endian) |
+//! | 4 | bytes of payload after the header (`u32`) |
+//! | 8 | number of records whose length is in this block (`u32`) |
+//! | 12 | bytes at the payload's start that continue the record before (`u32`) |
+//! | 16 | CRC-32 (IEEE) of the whole page with this field taken as zero |
 //!
-//! A record never spans two blocks, so a reader returns every record as one slice of its
-//! read page, without copying. Any changed byte of a block fails its checksum, so a corrupted
-//! block is reported, never read as data.
+//! A record that fits a block is written whole into one, so a reader returns it as a slice of
+//! its read page, without copying; only records longer than a block's payload are split, and
+//! their reader puts them together again. Any changed byte of a block fails its checksum, so a
+//! corrupted block is reported, never read as data.
 
 use crate::error::{Error, Result};
 
 /// Bytes of the block header.
-pub const BLOCK_HEADER: usize = 16;
+pub const BLOCK_HEADER: usize = 20;
 /// Bytes of the length before each record.
 pub const RECORD_HEADER: usize = 4;
-const MAGIC: u32 = u32::from_le_bytes(*b"MSB1");
+const MAGIC: u32 = u32::from_le_bytes(*b"MSB2");
 
-/// The longest record a block of `page_size` bytes holds.
+/// The longest record a block of `page_size` bytes holds whole (longer ones span blocks).
 pub fn max_record_len(page_size: usize) -> usize {
     page_size.saturating_sub(BLOCK_HEADER + RECORD_HEADER)
 }
 
 /// Fills one page with records, block by block.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct BlockBuilder {
     fill: usize,
     count: u32,
+    continued: u32,
+}
+
+impl Default for BlockBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl BlockBuilder {
@@ -41,16 +54,22 @@ impl BlockBuilder {
         BlockBuilder {
             fill: BLOCK_HEADER,
             count: 0,
+            continued: 0,
         }
     }
 
-    /// Number of records in the block.
+    /// Number of records whose length is in the block.
     pub fn count(&self) -> u32 {
         self.count
     }
 
-    /// Appends `record` to the block in `page`, or returns `false` (and writes nothing) when
-    /// the block has no room left for it.
+    /// Whether nothing has been put in the block.
+    pub fn is_empty(&self) -> bool {
+        self.fill == BLOCK_HEADER
+    }
+
+    /// Appends `record` whole to the block in `page`, or returns `false` (and writes nothing)
+    /// when the block has no room left for it.
     #[inline]
     pub fn push(&mut self, page: &mut [u8], record: &[u8]) -> bool {
         let end = self.fill + RECORD_HEADER + record.len();
@@ -65,6 +84,31 @@ impl BlockBuilder {
         true
     }
 
+    /// Starts a record of `len` bytes whose bytes follow with [`append`](Self::append), or
+    /// returns `false` (and writes nothing) when not even its length fits.
+    pub fn start(&mut self, page: &mut [u8], len: u32) -> bool {
+        if self.fill + RECORD_HEADER > page.len() {
+            return false;
+        }
+        page[self.fill..self.fill + RECORD_HEADER].copy_from_slice(&len.to_le_bytes());
+        self.fill += RECORD_HEADER;
+        self.count += 1;
+        true
+    }
+
+    /// Appends as many of `bytes` as fit and returns how many. `continuing` says that they go
+    /// on a record started in an earlier block (the block must hold nothing else before them).
+    pub fn append(&mut self, page: &mut [u8], bytes: &[u8], continuing: bool) -> usize {
+        let n = bytes.len().min(page.len() - self.fill);
+        page[self.fill..self.fill + n].copy_from_slice(&bytes[..n]);
+        self.fill += n;
+        if continuing {
+            debug_assert_eq!(self.fill, BLOCK_HEADER + self.continued as usize + n);
+            self.continued += n as u32;
+        }
+        n
+    }
+
     /// Writes the header and checksum and zeroes the unused tail; the page is then one whole
     /// block, ready to write. The builder starts over for the next block.
     pub fn seal(&mut self, page: &mut [u8]) {
@@ -72,9 +116,10 @@ impl BlockBuilder {
         page[0..4].copy_from_slice(&MAGIC.to_le_bytes());
         page[4..8].copy_from_slice(&((self.fill - BLOCK_HEADER) as u32).to_le_bytes());
         page[8..12].copy_from_slice(&self.count.to_le_bytes());
-        page[12..16].fill(0);
+        page[12..16].copy_from_slice(&self.continued.to_le_bytes());
+        page[16..20].fill(0);
         let crc = crc32fast::hash(page);
-        page[12..16].copy_from_slice(&crc.to_le_bytes());
+        page[16..20].copy_from_slice(&crc.to_le_bytes());
         *self = BlockBuilder::new();
     }
 }
@@ -83,18 +128,29 @@ fn u32_at(page: &[u8], offset: usize) -> u32 {
     u32::from_le_bytes(page[offset..offset + 4].try_into().expect("four bytes"))
 }
 
-/// Checks a block read into `page` and returns its number of records. `what` names the block
+/// What the header of a verified block says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockInfo {
+    /// Number of records whose length is in the block.
+    pub count: u32,
+    /// Bytes at the payload's start that continue the record of an earlier block.
+    pub continued: usize,
+    /// End of the payload in the page.
+    pub payload_end: usize,
+}
+
+/// Checks a block read into `page` and returns what its header says. `what` names the block
 /// in the error ("spill file /tmp/x, block 3").
-pub fn verify(page: &mut [u8], what: &dyn std::fmt::Display) -> Result<u32> {
+pub fn verify(page: &mut [u8], what: &dyn std::fmt::Display) -> Result<BlockInfo> {
     if u32_at(page, 0) != MAGIC {
         return Err(Error::Corrupted(format!(
             "{what}: not a memseg spill block (bad magic)"
         )));
     }
-    let stored = u32_at(page, 12);
-    page[12..16].fill(0);
+    let stored = u32_at(page, 16);
+    page[16..20].fill(0);
     let crc = crc32fast::hash(page);
-    page[12..16].copy_from_slice(&stored.to_le_bytes());
+    page[16..20].copy_from_slice(&stored.to_le_bytes());
     if crc != stored {
         return Err(Error::Corrupted(format!(
             "{what}: checksum mismatch (stored {stored:#010x}, computed {crc:#010x})"
@@ -106,27 +162,35 @@ pub fn verify(page: &mut [u8], what: &dyn std::fmt::Display) -> Result<u32> {
             "{what}: payload of {payload} bytes exceeds the block"
         )));
     }
-    Ok(u32_at(page, 8))
+    let continued = u32_at(page, 12) as usize;
+    if continued > payload {
+        return Err(Error::Corrupted(format!(
+            "{what}: {continued} continued bytes exceed the payload of {payload}"
+        )));
+    }
+    Ok(BlockInfo {
+        count: u32_at(page, 8),
+        continued,
+        payload_end: BLOCK_HEADER + payload,
+    })
 }
 
-/// Reads the record at `pos` of a verified block: returns the record's range in the page and
-/// the position of the next record.
+/// Reads the length of the record at `pos` of a verified block whose payload ends at
+/// `payload_end`: returns where its bytes start and how many there are (they may go on past
+/// the payload, into the next blocks).
 #[inline]
-pub fn record_at(page: &[u8], pos: usize, what: &dyn std::fmt::Display) -> Result<(usize, usize)> {
-    let payload_end = BLOCK_HEADER + u32_at(page, 4) as usize;
+pub fn record_header(
+    page: &[u8],
+    pos: usize,
+    payload_end: usize,
+    what: &dyn std::fmt::Display,
+) -> Result<(usize, usize)> {
     if pos + RECORD_HEADER > payload_end {
         return Err(Error::Corrupted(format!(
             "{what}: record count exceeds the block's payload"
         )));
     }
-    let len = u32_at(page, pos) as usize;
-    let start = pos + RECORD_HEADER;
-    if len > payload_end - start {
-        return Err(Error::Corrupted(format!(
-            "{what}: record of {len} bytes at {pos} runs past the payload"
-        )));
-    }
-    Ok((start, start + len))
+    Ok((pos + RECORD_HEADER, u32_at(page, pos) as usize))
 }
 
 #[cfg(test)]
@@ -144,14 +208,19 @@ mod tests {
         assert_eq!(b.count(), 3);
         b.seal(&mut page);
         assert_eq!(b.count(), 0);
-        assert_eq!(verify(&mut page, &"t").unwrap(), 3);
-        let (s, e) = record_at(&page, BLOCK_HEADER, &"t").unwrap();
-        assert_eq!(&page[s..e], b"hello");
-        let (s2, e2) = record_at(&page, e, &"t").unwrap();
-        assert_eq!(s2, e2);
-        let (s3, e3) = record_at(&page, e2, &"t").unwrap();
-        assert_eq!(&page[s3..e3], &[7u8; 100]);
-        assert!(record_at(&page, e3, &"t").is_err(), "past the payload");
+        let info = verify(&mut page, &"t").unwrap();
+        assert_eq!((info.count, info.continued), (3, 0));
+        let end = info.payload_end;
+        let (s, n) = record_header(&page, BLOCK_HEADER, end, &"t").unwrap();
+        assert_eq!(&page[s..s + n], b"hello");
+        let (s2, n2) = record_header(&page, s + n, end, &"t").unwrap();
+        assert_eq!(n2, 0);
+        let (s3, n3) = record_header(&page, s2, end, &"t").unwrap();
+        assert_eq!(&page[s3..s3 + n3], &[7u8; 100]);
+        assert!(
+            record_header(&page, s3 + n3, end, &"t").is_err(),
+            "past the payload"
+        );
         for i in 0..page.len() {
             let mut copy = page.clone();
             copy[i] ^= 0x10;
@@ -168,5 +237,22 @@ mod tests {
         let mut b = BlockBuilder::new();
         assert!(b.push(&mut page, &vec![1u8; max_record_len(64)]));
         assert!(!b.push(&mut page, b""));
+        assert!(!b.start(&mut page, 1));
+    }
+
+    #[test]
+    fn a_record_continues_into_the_next_block() {
+        let mut first = vec![0u8; 64];
+        let mut b = BlockBuilder::new();
+        assert!(b.start(&mut first, 100));
+        assert_eq!(b.append(&mut first, &[5u8; 100], false), 40);
+        b.seal(&mut first);
+        let mut second = vec![0u8; 64];
+        assert_eq!(b.append(&mut second, &[6u8; 60], true), 44);
+        b.seal(&mut second);
+        let info = verify(&mut first, &"t").unwrap();
+        assert_eq!((info.count, info.continued, info.payload_end), (1, 0, 64));
+        let info = verify(&mut second, &"t").unwrap();
+        assert_eq!((info.count, info.continued, info.payload_end), (0, 44, 64));
     }
 }

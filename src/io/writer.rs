@@ -1,4 +1,4 @@
-//! A writer thread: jobs go to a thread that owns one I/O page, and come back with their
+//! A writer thread: jobs go to a thread that owns the I/O pages, and come back with their
 //! results, so that the caller goes on (filling and sorting the next buffer) while the
 //! thread writes.
 
@@ -8,32 +8,32 @@ use std::thread::JoinHandle;
 use crate::error::{Error, Result};
 use crate::segment::Segment;
 
-/// One thread that runs jobs in order with its own page, and hands their results back.
+/// One thread that runs jobs in order with its own pages, and hands their results back.
 pub struct BackgroundWriter<J: Send + 'static, R: Send + 'static> {
     jobs: Option<Sender<J>>,
     results: Receiver<R>,
-    thread: Option<JoinHandle<Segment>>,
+    thread: Option<JoinHandle<Vec<Segment>>>,
     pending: usize,
 }
 
 impl<J: Send + 'static, R: Send + 'static> BackgroundWriter<J, R> {
-    /// Starts the thread; `work` runs each job with the thread's `page`.
+    /// Starts the thread; `work` runs each job with the thread's `pages`.
     pub fn start(
-        page: Segment,
-        mut work: impl FnMut(J, &mut Segment) -> R + Send + 'static,
+        pages: Vec<Segment>,
+        mut work: impl FnMut(J, &mut Vec<Segment>) -> R + Send + 'static,
     ) -> Result<Self> {
         let (job_tx, job_rx) = channel::<J>();
         let (result_tx, result_rx) = channel::<R>();
         let thread = std::thread::Builder::new()
             .name("memseg-spill".into())
             .spawn(move || {
-                let mut page = page;
+                let mut pages = pages;
                 for job in job_rx {
-                    if result_tx.send(work(job, &mut page)).is_err() {
+                    if result_tx.send(work(job, &mut pages)).is_err() {
                         break;
                     }
                 }
-                page
+                pages
             })
             .map_err(|e| Error::Io(format!("starting the spill writer thread: {e}")))?;
         Ok(BackgroundWriter {
@@ -87,14 +87,14 @@ impl<J: Send + 'static, R: Send + 'static> BackgroundWriter<J, R> {
     }
 
     /// Ends the thread once its jobs are done (their results not taken are dropped) and
-    /// returns its page.
-    pub fn stop(mut self) -> Result<Segment> {
+    /// returns its pages.
+    pub fn stop(mut self) -> Result<Vec<Segment>> {
         self.jobs = None;
         while self.pending > 0 && self.results.recv().is_ok() {
             self.pending -= 1;
         }
         match self.thread.take().map(JoinHandle::join) {
-            Some(Ok(page)) => Ok(page),
+            Some(Ok(pages)) => Ok(pages),
             _ => Err(self.thread_died()),
         }
     }
@@ -116,8 +116,8 @@ mod tests {
     #[test]
     fn jobs_run_in_order_on_the_page_and_the_page_comes_back() {
         let page = Segment::allocate_heap(8).unwrap();
-        let mut w = BackgroundWriter::start(page, |job: u8, page: &mut Segment| {
-            page.as_mut_slice()[job as usize] = job;
+        let mut w = BackgroundWriter::start(vec![page], |job: u8, pages: &mut Vec<Segment>| {
+            pages[0].as_mut_slice()[job as usize] = job;
             job * 2
         })
         .unwrap();
@@ -128,16 +128,17 @@ mod tests {
         assert_eq!(w.pending(), 4);
         assert_eq!(w.wait().unwrap(), 2);
         assert_eq!(w.wait().unwrap(), 4);
-        let page = w.stop().unwrap();
-        assert_eq!(&page.as_slice()[..5], [0, 1, 2, 3, 4]);
+        let pages = w.stop().unwrap();
+        assert_eq!(&pages[0].as_slice()[..5], [0, 1, 2, 3, 4]);
     }
 
     #[test]
     fn a_panicking_job_is_an_io_error_not_a_hang() {
         let page = Segment::allocate_heap(8).unwrap();
-        let mut w =
-            BackgroundWriter::start(page, |_: u8, _: &mut Segment| -> u8 { panic!("boom") })
-                .unwrap();
+        let mut w = BackgroundWriter::start(vec![page], |_: u8, _: &mut Vec<Segment>| -> u8 {
+            panic!("boom")
+        })
+        .unwrap();
         w.submit(1).unwrap();
         let e = w.wait().unwrap_err();
         assert!(matches!(&e, Error::Io(m) if m.contains("boom")), "{e}");

@@ -2,16 +2,32 @@
 //! merging them.
 //!
 //! The pages given at creation are all the memory it uses for records, index entries and I/O
-//! buffers: one page is the spill writer's block buffer, the rest form the sort buffers —
-//! two, when there are at least 8 pages, so that a writer thread writes one full, sorted
-//! buffer while the caller fills the other (one buffer otherwise). When a buffer is full it
-//! is sorted and handed to the writer. If nothing was spilled, [`finish`](ExternalSorter::finish)
-//! sorts the buffer and the records come straight from its pages. Otherwise the last buffer
-//! is spilled too and every page becomes a read buffer: with `P` pages, up to `P` runs merge
-//! at once into the output; while there are more runs than that, passes merge groups of
-//! `P - 1` runs (one page writes) into longer runs. Spill files are removed as soon as they
-//! have been read, on error, and when the sorter is dropped. With large page-aligned pages
-//! (off-heap ones), spill files use direct I/O, so spilling bypasses the page cache.
+//! buffers. One page in 32 (at least one, at most 8) is the spill writer's: it gathers the
+//! records of a sorted buffer into blocks, and with more than one page a second thread writes
+//! the full blocks behind it (several at a time) while it fills the next. The rest form the
+//! sort buffers — two, when there are at least 9 pages, so that the writer spills one full,
+//! sorted buffer while the caller fills the other (one buffer otherwise). When a buffer is
+//! full it is sorted and handed to the writer. If nothing was spilled,
+//! [`finish`](ExternalSorter::finish) sorts the buffer and the records come straight from its
+//! pages. Otherwise the last buffer is spilled too and every page becomes a read buffer: with
+//! `P` pages, up to `P` runs merge at once into the output, through a tree of losers; while
+//! there are more runs than that, passes merge groups of `P - 1` runs into longer runs (written
+//! behind as spills are). Each run is read through as many of the pages as there are for it,
+//! up to 16: a read-ahead thread reads (and checks) its next blocks into the others, half of
+//! them per read, while the merge works on one. Spill files are removed as soon as they have been read, on error, and
+//! when the sorter is dropped. With large page-aligned pages (off-heap ones), spill files are
+//! written and read with direct I/O, bypassing the page cache.
+//!
+//! Records may be longer than a page, up to [`max_record_len`](ExternalSorter::max_record_len),
+//! which grows with the number of pages. They straddle pages in the sort buffer and blocks in
+//! spill files, and must be copied whole to be handed out or compared: the scratch for that
+//! counts against the pages, which are the budget. A sort buffer keeps back pages for it (see
+//! [`buffer`](super::buffer)); when the longest record spans blocks, each run being merged
+//! counts as its read page plus as many pages as that record spans (the run's reader puts such
+//! records together in a scratch buffer of that size), and merges take fewer runs at a time to
+//! leave those pages unused. Pages are separate regions, so they cannot themselves hold a
+//! record that spans several of them in one piece; keeping pages unused for the scratch is
+//! what keeps the total within the budget.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,6 +45,10 @@ use crate::segment::Segment;
 pub const MIN_PAGES: usize = 3;
 /// How far ahead of the record being read a sorted buffer's reader prefetches.
 const PREFETCH_RECORDS: usize = 16;
+/// Most pages a run is read through in a merge: one being merged, the others read ahead.
+/// Enough to keep the disk busy; more would only delay the first blocks of the last runs,
+/// whose reads queue behind the first runs' read-ahead when the merge starts.
+const READ_AHEAD_PAGES: usize = 16;
 /// From this many pages on, the memory is split into two sort buffers.
 const TWO_BUFFERS_FROM: usize = 8;
 
@@ -117,10 +137,18 @@ enum Phase {
 pub struct ExternalSorter {
     key: KeyConfig,
     page_size: usize,
+    max_record_len: usize,
+    /// The longest record added.
+    longest: usize,
+    /// Pages each run being merged counts for its scratch (0 while no record spans blocks).
+    merge_scratch_pages: usize,
     dir: SpillDir,
     current: Option<SortBuffer>,
     idle: Vec<SortBuffer>,
-    write_page: Option<Segment>,
+    /// The spill writer's pages, until its thread starts.
+    write_pages: Vec<Segment>,
+    /// How many pages the spill writer has.
+    write_page_count: usize,
     writer: Option<BackgroundWriter<SpillJob, SpillDone>>,
     in_flight_pages: usize,
     runs: Vec<Run>,
@@ -166,20 +194,29 @@ impl ExternalSorter {
         });
         let total_pages = pages.len();
         let mut pages = pages;
-        let write_page = pages.pop();
+        let write_page_count = write_pages_for(total_pages);
+        let write_pages = pages.split_off(pages.len() - write_page_count);
         let mut buffers = Vec::new();
         if pages.len() >= TWO_BUFFERS_FROM {
             let second = pages.split_off(pages.len() / 2);
             buffers.push(SortBuffer::new(second, config.key.clone())?);
         }
         let current = SortBuffer::new(pages, config.key.clone())?;
+        let smallest_buffer = buffers
+            .iter()
+            .map(SortBuffer::total_pages)
+            .fold(current.total_pages(), usize::min);
         Ok(ExternalSorter {
             key: config.key,
             page_size,
+            max_record_len: max_record_len(total_pages, smallest_buffer, page_size),
+            longest: 0,
+            merge_scratch_pages: 0,
             dir,
             current: Some(current),
             idle: buffers,
-            write_page,
+            write_pages,
+            write_page_count,
             writer: None,
             in_flight_pages: 0,
             runs: Vec::new(),
@@ -197,11 +234,17 @@ impl ExternalSorter {
         let mut stats = self.stats;
         let now = match &self.output {
             Output::Memory { buffer, .. } => buffer.pages_in_use(),
-            Output::Merge(merger) => merger.open_runs(),
+            Output::Merge(merger) => {
+                merger.open_runs() * (merger.pages_per_run() + self.merge_scratch_pages)
+            }
             Output::None => {
                 self.current.as_ref().map_or(0, SortBuffer::pages_in_use)
                     + self.in_flight_pages
-                    + usize::from(self.writer.is_some())
+                    + if self.writer.is_some() {
+                        self.write_page_count
+                    } else {
+                        0
+                    }
             }
         };
         stats.peak_memory_bytes = stats.peak_memory_bytes.max((now * self.page_size) as u64);
@@ -213,9 +256,13 @@ impl ExternalSorter {
         self.dir.path()
     }
 
-    /// The longest record the sorter takes.
+    /// The longest record the sorter takes: one that fits a spill block whole (the page size
+    /// less 24 bytes) with any number of pages, and with more pages one as long as fits a
+    /// sort buffer with the pages kept back for its scratch and still lets merges read two
+    /// runs at a time with theirs (about a sixth of the memory with 8 pages or more), never
+    /// more than `u32::MAX` bytes.
     pub fn max_record_len(&self) -> usize {
-        crate::io::block::max_record_len(self.page_size)
+        self.max_record_len
     }
 
     #[inline]
@@ -262,11 +309,15 @@ impl ExternalSorter {
     /// a spill that fails (`Io`, `DiskFull`) ends the sorter.
     pub fn add(&mut self, record: &[u8]) -> Result<()> {
         self.check_phase(false)?;
+        if record.len() > self.max_record_len {
+            return Err(self.too_long(record.len()));
+        }
         loop {
             let current = self.current.as_mut().expect("a buffer while adding");
             if current.add(record)? {
                 self.stats.records += 1;
                 self.stats.record_bytes += record.len() as u64;
+                self.longest = self.longest.max(record.len());
                 return Ok(());
             }
             if let Err(e) = self.spill_current() {
@@ -275,11 +326,21 @@ impl ExternalSorter {
         }
     }
 
+    #[cold]
+    fn too_long(&self, len: usize) -> Error {
+        Error::invalid(format!(
+            "record of {len} bytes exceeds the longest this sorter takes ({} bytes, with {} \
+             pages of {} bytes)",
+            self.max_record_len,
+            self.stats.memory_bytes / self.page_size as u64,
+            self.page_size
+        ))
+    }
+
     fn spill_current(&mut self) -> Result<()> {
         let mut full = self.current.take().expect("a buffer while adding");
         full.sort();
-        let busy_writer = usize::from(self.writer.as_ref().is_some_and(|w| w.pending() > 0));
-        self.note_pages(full.pages_in_use() + self.in_flight_pages + busy_writer.max(1));
+        self.note_pages(full.pages_in_use() + self.in_flight_pages + self.write_page_count);
         let file = match self.dir.create() {
             Ok(f) => f,
             Err(e) => {
@@ -288,11 +349,8 @@ impl ExternalSorter {
             }
         };
         if self.writer.is_none() {
-            let page = self
-                .write_page
-                .take()
-                .expect("the write page until the writer starts");
-            self.writer = Some(BackgroundWriter::start(page, write_run)?);
+            let pages = std::mem::take(&mut self.write_pages);
+            self.writer = Some(BackgroundWriter::start(pages, write_run)?);
         }
         let pages = full.pages_in_use();
         self.writer
@@ -357,20 +415,35 @@ impl ExternalSorter {
             let buffer = self.wait_one()?;
             self.idle.push(buffer);
         }
-        let write_page = self.writer.take().expect("a writer").stop()?;
+        let write_pages = self.writer.take().expect("a writer").stop()?;
         let mut all = pages_of(self.current.take());
         for b in self.idle.drain(..) {
             all.extend(b.into_pages());
         }
-        all.push(write_page);
+        if write_pages.len() != self.write_page_count {
+            return Err(Error::Io(
+                "the spill writer lost pages after a failed write".into(),
+            ));
+        }
+        all.extend(write_pages);
         self.merge(all)
     }
 
     fn merge(&mut self, mut pages: Vec<Segment>) -> Result<()> {
         let p = pages.len();
-        while self.runs.len() > p {
+        let s = if self.longest > crate::io::block::max_record_len(self.page_size) {
+            self.longest.div_ceil(self.page_size)
+        } else {
+            0
+        };
+        self.merge_scratch_pages = s;
+        // Each run being read counts its page and its scratch; a pass also writes through one
+        // page, or more if there are enough to spare.
+        let final_fan_in = p / (1 + s);
+        let fan_in = (p - 1) / (1 + s);
+        debug_assert!(fan_in >= 2, "max_record_len leaves room to merge two runs");
+        while self.runs.len() > final_fan_in {
             self.stats.merge_passes += 1;
-            let fan_in = p - 1;
             let old = std::mem::take(&mut self.runs);
             let mut old = old.into_iter().peekable();
             let mut next = Vec::new();
@@ -380,26 +453,30 @@ impl ExternalSorter {
                     next.extend(group);
                     continue;
                 }
-                let mut write_page = pages.pop().expect("p pages");
-                let read_pages = pages.split_off(pages.len() - group.len());
-                self.note_pages(group.len() + 1);
-                let mut merger = Merger::new(group, read_pages, self.key.clone())?;
-                let mut writer = RunWriter::new(self.dir.create()?, &mut write_page);
+                let writing = write_pages_for(p - group.len() * (1 + s));
+                let write_pages = pages.split_off(pages.len() - writing);
+                let per_run = read_pages_per_run(p - writing, group.len(), s);
+                let read_pages = pages.split_off(pages.len() - group.len() * per_run);
+                self.note_pages(group.len() * (per_run + s) + writing);
+                let mut merger = Merger::new(group, read_pages, self.key.clone(), per_run)?;
+                let mut writer = RunWriter::new(self.dir.create()?, write_pages)?;
                 while let Some(record) = merger.next_record()? {
                     writer.push(record)?;
                 }
-                let run = writer.finish()?;
+                let (run, write_pages) = writer.finish();
+                let run = run?;
                 self.stats.spilled_bytes += run.bytes();
                 next.push(run);
                 pages.extend(merger.into_pages());
-                pages.push(write_page);
+                pages.extend(write_pages);
             }
             self.runs = next;
         }
         self.stats.merge_passes += 1;
-        self.note_pages(self.runs.len());
+        let per_run = read_pages_per_run(p, self.runs.len(), s);
+        self.note_pages(self.runs.len() * (per_run + s));
         let runs = std::mem::take(&mut self.runs);
-        self.output = Output::Merge(Merger::new(runs, pages, self.key.clone())?);
+        self.output = Output::Merge(Merger::new(runs, pages, self.key.clone(), per_run)?);
         Ok(())
     }
 
@@ -423,13 +500,34 @@ impl ExternalSorter {
         if let Err(e) = step {
             return Err(self.fail(e));
         }
-        // Borrowed again, now immutably, so that the error path above could take `self`.
-        match &self.output {
-            Output::Memory { buffer, next } => Ok(Some(buffer.get(*next - 1))),
+        // Borrowed again, so that the error path above could take `self`.
+        match &mut self.output {
+            Output::Memory { buffer, next } => Ok(Some(buffer.record(*next - 1))),
             Output::Merge(merger) => merger.current_record(),
             Output::None => Ok(None),
         }
     }
+}
+
+/// Pages each of `runs` runs is read through when `pages` are there for reading and each run
+/// also counts `scratch` pages: as many as there are, up to [`READ_AHEAD_PAGES`], at least one.
+fn read_pages_per_run(pages: usize, runs: usize, scratch: usize) -> usize {
+    (pages / runs.max(1))
+        .saturating_sub(scratch)
+        .clamp(1, READ_AHEAD_PAGES)
+}
+
+/// The longest record a sorter of `pages` pages whose smallest sort buffer has `buffer_pages`
+/// takes (see [`ExternalSorter::max_record_len`]).
+fn max_record_len(pages: usize, buffer_pages: usize, page_size: usize) -> usize {
+    let whole_block = crate::io::block::max_record_len(page_size);
+    // Merging two runs, each with a scratch of `s` pages, and writing one page.
+    let merge_scratch = pages.saturating_sub(3) / 2;
+    if merge_scratch == 0 {
+        return whole_block;
+    }
+    let in_buffer = super::buffer::max_record_len_in(buffer_pages, page_size);
+    whole_block.max(in_buffer.min(merge_scratch * page_size))
 }
 
 fn pages_of(buffer: Option<SortBuffer>) -> Vec<Segment> {
@@ -437,15 +535,29 @@ fn pages_of(buffer: Option<SortBuffer>) -> Vec<Segment> {
 }
 
 /// The spill writer thread's work: the sorted records of `buffer` into `file`, block by block
-/// through the thread's `page`.
-fn write_run((buffer, file): SpillJob, page: &mut Segment) -> SpillDone {
+/// through the thread's `pages` (written behind it when there are several). After a failure,
+/// the pages are dropped with the writer.
+fn write_run((buffer, file): SpillJob, pages: &mut Vec<Segment>) -> SpillDone {
     let result = (|| {
-        let mut writer = RunWriter::new(file, page);
+        let mut writer = RunWriter::new(file, std::mem::take(pages))?;
         for i in 0..buffer.len() {
             buffer.prefetch(i + PREFETCH_RECORDS);
-            writer.push(buffer.get(i))?;
+            let record = buffer.get(i);
+            match record.as_slice() {
+                Some(bytes) => writer.push(bytes)?,
+                None => writer.push_parts(record.len(), record.parts())?,
+            }
         }
-        writer.finish()
+        let (run, back) = writer.finish();
+        *pages = back;
+        run
     })();
     (buffer, result)
+}
+
+/// Pages a sorter of `pages` pages spills through: one per 32 pages (so a small share of the
+/// memory), from 1 to 8. With more than one, blocks are written behind the gathering of records
+/// into the next, and the disk is kept busy.
+fn write_pages_for(pages: usize) -> usize {
+    (pages / 32).clamp(1, 8)
 }

@@ -13,10 +13,12 @@
 //! Nothing is allocated: the radix sort recurses once per prefix byte at most, with 2 KiB of
 //! counters per level on the stack.
 
+use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::ptr;
 
 use super::key::{KeyConfig, MAX_PREFIX};
+use super::record_area::{RecordArea, RecordRef};
 
 /// Bytes of the record pointer in an entry.
 pub(crate) const POINTER: usize = 8;
@@ -45,29 +47,14 @@ pub(crate) fn prefetch(p: *const u8) {
 /// The index pages and record pages of a buffer, seen as one array of entries.
 pub(crate) struct Entries<'k, const ES: usize> {
     pub(crate) index: Vec<*mut u8>,
-    pub(crate) records: Vec<*const u8>,
+    pub(crate) records: RecordArea<'k>,
     pub(crate) entry_size: usize,
     pub(crate) per_page: usize,
     /// `log2(per_page)` when `per_page` is a power of two, else `u32::MAX`.
     pub(crate) shift: u32,
     pub(crate) key: &'k KeyConfig,
-}
-
-/// The record an index pointer names, in record pages whose records are a native `u32` length
-/// followed by the bytes.
-///
-/// # Safety
-/// `pointer` must name a record written into `records` by the sort buffer.
-#[inline(always)]
-pub(crate) unsafe fn record_at<'a>(records: &[*const u8], pointer: u64) -> &'a [u8] {
-    let page = (pointer >> 32) as usize;
-    let offset = (pointer & 0xFFFF_FFFF) as usize;
-    // SAFETY: the buffer wrote a u32 length and that many bytes at `offset` of that page.
-    unsafe {
-        let at = records.get_unchecked(page).add(offset);
-        let len = ptr::read_unaligned(at.cast::<u32>()) as usize;
-        std::slice::from_raw_parts(at.add(4), len)
-    }
+    /// Where two records that straddle pages are put together to be compared.
+    pub(crate) scratch: RefCell<(Vec<u8>, Vec<u8>)>,
 }
 
 impl<const ES: usize> Entries<'_, ES> {
@@ -108,12 +95,39 @@ impl<const ES: usize> Entries<'_, ES> {
 
     /// The record of the entry at `e`.
     #[inline(always)]
-    fn record(&self, e: *const u8) -> &[u8] {
-        // SAFETY: `e` is an entry (or a copy of one), its pointer written by the buffer.
-        unsafe {
-            let pointer = ptr::read_unaligned(e.add(self.prefix()).cast::<u64>());
-            record_at(&self.records, pointer)
+    fn record(&self, e: *const u8) -> RecordRef<'_> {
+        // SAFETY: `e` is an entry (or a copy of one) of `es` bytes, its pointer after the prefix.
+        let pointer = unsafe { ptr::read_unaligned(e.add(self.prefix()).cast::<u64>()) };
+        self.records.get(pointer)
+    }
+
+    /// Order of the records of two entries whose prefixes are equal. Out of line: ties are
+    /// rare where the prefix is well chosen, and the comparison loops stay small without it.
+    #[cold]
+    #[inline(never)]
+    fn cmp_tied(&self, a: *const u8, b: *const u8) -> Ordering {
+        let (ra, rb) = (self.record(a), self.record(b));
+        match (ra.as_slice(), rb.as_slice()) {
+            (Some(x), Some(y)) => self.key.compare_tied(x, y),
+            _ => self.cmp_tied_straddling(ra, rb),
         }
+    }
+
+    /// As [`cmp_tied`](Self::cmp_tied) for records of which one at least straddles pages:
+    /// both are copied into the scratch, whole for the host's comparison, else up to the key's
+    /// end.
+    #[cold]
+    fn cmp_tied_straddling(&self, a: RecordRef<'_>, b: RecordRef<'_>) -> Ordering {
+        let upto = if self.key.compare.is_some() {
+            usize::MAX
+        } else {
+            self.key.min_record_len()
+        };
+        let mut scratch = self.scratch.borrow_mut();
+        let (x, y) = &mut *scratch;
+        a.copy_prefix_into(upto, x);
+        b.copy_prefix_into(upto, y);
+        self.key.compare_tied(x, y)
     }
 
     /// Order of two entries whose prefixes agree before `depth`.
@@ -142,9 +156,7 @@ impl<const ES: usize> Entries<'_, ES> {
             pa.cmp(pb)
         };
         match order {
-            Ordering::Equal if self.key.needs_full_compare() => {
-                self.key.compare_tied(self.record(a), self.record(b))
-            }
+            Ordering::Equal if self.key.needs_full_compare() => self.cmp_tied(a, b),
             order => order,
         }
     }
