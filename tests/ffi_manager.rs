@@ -172,14 +172,15 @@ fn closing_the_manager_while_threads_work_leaves_only_stale_handles() {
                             }
                             Err(memseg_status::StaleHandle) => return,
                             Err(memseg_status::BudgetExhausted) => {}
-                            Err(other) => panic!("{other:?}"),
+                            Err(other) => panic!("{other:?}: {}", last_error_message()),
                         }
                         if held.len() > 4 {
                             let page = held.swap_remove(0);
                             let status = memseg_lease_release(l, page);
                             assert!(
                                 matches!(status, memseg_status::Ok | memseg_status::StaleHandle),
-                                "{status:?}"
+                                "{status:?}: {}",
+                                last_error_message()
                             );
                         }
                     }

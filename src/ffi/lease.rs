@@ -163,15 +163,17 @@ pub(crate) fn reclaim_pages(entry: &LeaseEntry, close: bool) -> usize {
     let pages: Vec<(u64, Segment)> = {
         let mut map = lock(&entry.pages);
         map.closed |= close;
-        map.lent.drain().collect()
+        let pages: Vec<_> = map.lent.drain().collect();
+        // The handles go stale while the map is locked: a release racing with this one must
+        // find its page either in the map or stale, never lent but missing from the map.
+        for &(bits, _) in &pages {
+            // Every page in the map was lent by this lease, so this cannot be refused.
+            let _ = take_back(memseg_segment { bits }, entry.lender_id);
+        }
+        pages
     };
-    let n = pages.len();
-    for (bits, page) in pages {
-        // Every page in the map was lent by this lease, so this cannot be refused.
-        let _ = take_back(memseg_segment { bits }, entry.lender_id);
-        drop(page);
-    }
-    n
+    // The memory goes back outside the lock.
+    pages.len()
 }
 
 impl Drop for LeaseEntry {
