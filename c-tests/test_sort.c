@@ -2,16 +2,18 @@
  * The external sorter and the normalized-key helpers from C.
  * - records sort in memory and, under a small memory, spilling through several merge passes:
  *   the output is in key order and is the input (count and an order-independent checksum);
- *   the temporary directory is empty again after free;
+ *   spill files are unlinked as soon as they are made (the temporary directory stays empty)
+ *   and closed after free;
  * - a host comparison decides ties of the prefix, with its context;
- * - a truncated spill file is MEMSEG_STATUS_CORRUPTED, after which the sorter is CLOSED;
+ * - a truncated spill file (reached through /proc/self/fd) is MEMSEG_STATUS_CORRUPTED, after
+ *   which the sorter is CLOSED and its files are closed;
  * - bad configurations, bad records and calls out of order get their statuses and change
  *   nothing; zero and freed handles; the normalized keys order as their values;
  * - a sorter on a lease takes its pages from the lease and gives them back;
  * - records several pages long sort in memory and spilling, with keys that straddle page
  *   ends; the longest record follows the memory, and a longer one is refused.
  */
-#define _XOPEN_SOURCE 700 /* mkdtemp, truncate, dirent */
+#define _XOPEN_SOURCE 700 /* mkdtemp, truncate, dirent, readlink */
 #undef NDEBUG
 #include <assert.h>
 #include <dirent.h>
@@ -45,6 +47,35 @@ static size_t files_in(const char *dir, char *first, size_t first_len) {
       memcpy(first, dir, dl);
       first[dl] = '/';
       memcpy(first + dl + 1, e->d_name, nl + 1);
+    }
+    n++;
+  }
+  closedir(d);
+  return n;
+}
+
+/* Spill files in `dir` this process has open: the sorter unlinks them as soon as it makes
+ * them, so only its descriptors reach them. Puts the /proc/self/fd path of the first one
+ * into `first` (which opens the file itself). */
+static size_t open_files_in(const char *dir, char *first, size_t first_len) {
+  size_t n = 0, dl = strlen(dir);
+  struct dirent *e;
+  char fd_path[300], target[512];
+  DIR *d = opendir("/proc/self/fd");
+  CHECK(d != NULL);
+  while ((e = readdir(d)) != NULL) {
+    ssize_t tl;
+    if (e->d_name[0] == '.') {
+      continue;
+    }
+    snprintf(fd_path, sizeof fd_path, "/proc/self/fd/%s", e->d_name);
+    tl = readlink(fd_path, target, sizeof target - 1);
+    if (tl < 0 || (size_t)tl <= dl || memcmp(target, dir, dl) != 0 || target[dl] != '/') {
+      continue;
+    }
+    if (n == 0 && first != NULL) {
+      CHECK(strlen(fd_path) < first_len);
+      strcpy(first, fd_path);
     }
     n++;
   }
@@ -120,8 +151,10 @@ static memseg_sort_stats finish_and_check(memseg_sorter sorter, size_t n, uint64
   CHECK_OK(memseg_sorter_stats(sorter, &stats));
   CHECK(stats.records == n);
   CHECK(stats.peak_memory_bytes <= stats.memory_bytes);
+  CHECK_EQ(files_in(temp_dir, NULL, 0), 0);
   CHECK_OK(memseg_sorter_free(sorter));
   CHECK_EQ(files_in(temp_dir, NULL, 0), 0);
+  CHECK_EQ(open_files_in(temp_dir, NULL, 0), 0);
   return stats;
 }
 
@@ -232,12 +265,13 @@ static void test_a_truncated_spill_file_is_corrupted(void) {
     CHECK_OK(memseg_sorter_add(sorter, record, RECORD));
   }
   CHECK_OK(memseg_sorter_finish(sorter));
-  CHECK(files_in(temp_dir, path, sizeof path) > 1);
+  CHECK_EQ(files_in(temp_dir, NULL, 0), 0);
+  CHECK(open_files_in(temp_dir, path, sizeof path) > 1);
   CHECK(truncate(path, 4096 + 100) == 0);
   while ((status = memseg_sorter_next(sorter, &out, &len)) == MEMSEG_STATUS_OK) {
   }
   CHECK_EQ(status, MEMSEG_STATUS_CORRUPTED);
-  CHECK_EQ(files_in(temp_dir, NULL, 0), 0);
+  CHECK_EQ(open_files_in(temp_dir, NULL, 0), 0);
   CHECK_STATUS(memseg_sorter_next(sorter, &out, &len), MEMSEG_STATUS_CLOSED);
   CHECK_OK(memseg_sorter_free(sorter));
 }

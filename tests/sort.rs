@@ -4,7 +4,7 @@
 #![cfg(not(miri))] // files and threads
 
 use std::cmp::Ordering;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use memseg::io::WriteFault;
@@ -29,6 +29,27 @@ fn files_in(dir: &Path) -> usize {
     std::fs::read_dir(dir).unwrap().count()
 }
 
+/// The spill files in `dir` that process `pid` ("self" for this one) has open, each as one of
+/// its `/proc/<pid>/fd` entries (which open the file itself), in the order of their names.
+/// The sorter unlinks its files as soon as it creates them, so the directory lists none.
+fn open_spill_files(pid: &str, dir: &Path) -> Vec<PathBuf> {
+    let dir = dir.canonicalize().unwrap();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    let mut files: Vec<(PathBuf, PathBuf)> = fds
+        .filter_map(|fd| {
+            let fd = fd.ok()?.path();
+            let target = std::fs::read_link(&fd).ok()?;
+            target.starts_with(&dir).then_some((target, fd))
+        })
+        .collect();
+    files.sort();
+    // A direct file has a second descriptor for buffered reads: one entry per file.
+    files.dedup_by(|a, b| a.0 == b.0);
+    files.into_iter().map(|(_, fd)| fd).collect()
+}
+
 /// Sorts `records` with `n` pages of `size` bytes; returns the output and the stats.
 fn sort_all(
     records: &[Vec<u8>],
@@ -50,6 +71,10 @@ fn sort_all(
     let stats = sorter.stats();
     drop(sorter);
     assert_eq!(files_in(dir.path()), 0, "spill files removed");
+    assert!(
+        open_spill_files("self", dir.path()).is_empty(),
+        "and closed"
+    );
     assert!(stats.peak_memory_bytes <= stats.memory_bytes);
     assert_eq!(stats.memory_bytes, (n * size) as u64);
     (out, stats)
@@ -330,6 +355,10 @@ fn a_full_disk_is_disk_full_and_removes_the_spill_files() {
         .unwrap_err();
     assert!(matches!(e, Error::DiskFull(_)), "{e}");
     assert_eq!(files_in(dir.path()), 0, "removed on error");
+    assert!(
+        open_spill_files("self", dir.path()).is_empty(),
+        "closed on error"
+    );
     let e = sorter.add(&[0; 8]).unwrap_err();
     assert!(
         matches!(&e, Error::Closed(m) if m.contains("disk full")),
@@ -388,11 +417,9 @@ fn read_damaged_with(
     add_many(&mut sorter, 3000).unwrap();
     sorter.finish().unwrap();
     assert!(sorter.stats().spilled_runs > 2);
-    let mut files: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
+    assert_eq!(files_in(dir.path()), 0, "unlinked at once");
+    let files = open_spill_files("self", dir.path());
+    assert!(!files.is_empty(), "the runs to merge are open");
     damage(&files[files.len() / 2]);
     let e = loop {
         match sorter.next_record() {
@@ -401,7 +428,10 @@ fn read_damaged_with(
             Err(e) => break e,
         }
     };
-    assert_eq!(files_in(dir.path()), 0, "removed on error");
+    assert!(
+        open_spill_files("self", dir.path()).is_empty(),
+        "closed on error"
+    );
     e
 }
 
@@ -532,4 +562,55 @@ fn off_heap_pages_sort_with_direct_io_as_with_the_page_cache() {
         outputs.push(out);
     }
     assert_eq!(outputs[0].len(), outputs[1].len());
+}
+
+/// Set in the child process of [`a_sort_killed_while_spilling_leaves_no_files`]: the directory
+/// it spills to.
+const KILLED_CHILD_DIR: &str = "MEMSEG_TEST_KILLED_CHILD_DIR";
+
+/// Kills the child when dropped, should the test fail before it does.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_sort_killed_while_spilling_leaves_no_files() {
+    if let Some(dir) = std::env::var_os(KILLED_CHILD_DIR) {
+        // The child: sorts and spills until it is killed (or, if never, for a while).
+        let mut sorter = spilled_sorter(Path::new(&dir), None);
+        add_many(&mut sorter, 50_000_000).unwrap();
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_sort_killed_while_spilling_leaves_no_files",
+            "--test-threads=1",
+        ])
+        .env(KILLED_CHILD_DIR, dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let pid = child.0.id().to_string();
+    let start = std::time::Instant::now();
+    while open_spill_files(&pid, dir.path()).len() < 3 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "the child never spilled"
+        );
+        assert!(child.0.try_wait().unwrap().is_none(), "the child ended");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.0.kill().unwrap(); // SIGKILL: no destructor runs
+    let status = child.0.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    assert_eq!(files_in(dir.path()), 0, "no spill file left behind");
 }

@@ -23,7 +23,8 @@ use crate::sort::{CompareFn, ExternalSorter, KeyConfig, SortConfig, normkey};
 /// `memseg_sorter_finish()` come out in key order from `memseg_sorter_next()`.
 ///
 /// Create with `memseg_sorter_new()`; the caller owns the sorter and must free it with
-/// `memseg_sorter_free()`, which also removes its temporary files. Calls on one sorter are
+/// `memseg_sorter_free()`, which also frees its temporary files (which are unlinked as soon as
+/// they are created, so a process that dies leaves none behind). Calls on one sorter are
 /// serialized by a lock inside it and may come from any thread, but the sorter is a single
 /// stream: use it from one thread at a time.
 #[allow(non_camel_case_types)]
@@ -81,7 +82,8 @@ pub struct memseg_sort_config {
     /// Passed to `compare` as is.
     pub compare_ctx: *mut c_void,
     /// Directory for spill files (a NUL-terminated path, copied); NULL for the system's
-    /// temporary directory (`TMPDIR`, else `/tmp`).
+    /// temporary directory (`TMPDIR`, else `/tmp`). Each file is unlinked as soon as it is
+    /// created: the directory does not list it, and holds none after a crash.
     pub temp_dir: *const c_char,
 }
 
@@ -324,7 +326,7 @@ pub unsafe extern "C" fn memseg_sorter_new_on_lease(
 /// the key's end or longer than `memseg_sorter_max_record_len()`, or after
 /// `memseg_sorter_finish()`; `MEMSEG_STATUS_NULL_ARGUMENT` for a NULL `record` with `len > 0`.
 /// A spill that fails is `MEMSEG_STATUS_DISK_FULL` (no space left) or `MEMSEG_STATUS_IO`, and
-/// ends the sorter: its files are removed and every later call but free fails with
+/// ends the sorter: its files are closed (their space freed) and every later call but free fails with
 /// `MEMSEG_STATUS_CLOSED`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn memseg_sorter_add(
@@ -448,7 +450,7 @@ pub unsafe extern "C" fn memseg_sorter_stats(
 }
 
 /// Frees a sorter: its memory goes back to the operating system and its temporary files are
-/// removed; record pointers it lent become invalid and every copy of the handle stale.
+/// closed (their space freed); record pointers it lent become invalid and every copy of the handle stale.
 ///
 /// A zero handle is a no-op that returns `MEMSEG_STATUS_OK`; freeing twice returns
 /// `MEMSEG_STATUS_STALE_HANDLE`. Thread-safe, but no other call on the same sorter may be

@@ -1,7 +1,10 @@
 //! Spill files: temporary files of whole-page blocks, written and read one page at a time.
 //!
-//! A [`SpillDir`] makes uniquely named files in a directory; a [`SpillFile`] removes its file
-//! when dropped, so files go away on success, on error and on close alike. [`RunWriter`]
+//! A [`SpillDir`] makes uniquely named files in a directory and unlinks each right after
+//! creating it: a [`SpillFile`] is an open descriptor of a file with no name, whose space the
+//! system frees when the descriptor is closed (the file dropped) — on success, on error, on
+//! close, and when the process is killed or crashes, which leaves nothing behind in the
+//! directory. [`RunWriter`]
 //! writes records into blocks through one page; [`RunReader`] reads them back through one
 //! page, checking each block, and reports a truncated or corrupted file as
 //! [`Error::Corrupted`]. A full disk is [`Error::DiskFull`]; any other failure [`Error::Io`].
@@ -133,16 +136,7 @@ impl SpillDir {
                 opened = open(0);
             }
             match opened {
-                Ok(file) => {
-                    return Ok(SpillFile {
-                        path,
-                        file,
-                        len: 0,
-                        fault: self.fault.clone(),
-                        direct,
-                        buffered_reader: std::sync::OnceLock::new(),
-                    });
-                }
+                Ok(file) => return SpillFile::unlinked(path, file, direct, self.fault.clone()),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(io_error("creating spill file", &path, &e)),
             }
@@ -150,7 +144,8 @@ impl SpillDir {
     }
 }
 
-/// A temporary file, removed when dropped.
+/// A temporary file, unlinked as soon as it is created, whose space is freed when it is
+/// dropped.
 #[derive(Debug)]
 pub struct SpillFile {
     path: PathBuf,
@@ -158,15 +153,56 @@ pub struct SpillFile {
     len: u64,
     fault: Option<Arc<WriteFault>>,
     direct: bool,
-    /// A second descriptor for reading a direct file back through the page cache, whose
-    /// read-ahead keeps the merge's many sequential readers busy without read threads.
-    buffered_reader: std::sync::OnceLock<File>,
+    /// For a direct file, a second descriptor, opened before the name went, for reading it
+    /// back through the page cache, whose read-ahead keeps the merge's many sequential readers
+    /// busy without read threads.
+    buffered_reader: Option<File>,
+    /// Whether the name is still there (its unlinking failed), to be removed on drop.
+    linked: bool,
 }
 
 impl SpillFile {
-    /// The file's path.
+    /// Takes a newly created `file` at `path` and removes its name. Where the name cannot be
+    /// removed, the file keeps it until it is dropped.
+    fn unlinked(
+        path: PathBuf,
+        file: File,
+        direct: bool,
+        fault: Option<Arc<WriteFault>>,
+    ) -> Result<SpillFile> {
+        let mut spill = SpillFile {
+            path,
+            file,
+            len: 0,
+            fault,
+            direct,
+            buffered_reader: None,
+            linked: true,
+        };
+        if direct {
+            let reader = File::open(&spill.path)
+                .map_err(|e| io_error("opening spill file to read", &spill.path, &e))?;
+            // SAFETY: an advice call on a descriptor we own; it touches no memory.
+            let _ = unsafe {
+                libc::posix_fadvise(reader.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL)
+            };
+            spill.buffered_reader = Some(reader);
+        }
+        spill.linked = std::fs::remove_file(&spill.path).is_err();
+        Ok(spill)
+    }
+
+    /// The name the file was created under, for messages: it is removed at once, and no longer
+    /// names the file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// A path that opens the file itself while it is open, through its descriptor (Linux's
+    /// `/proc/self/fd`), for tests that damage it.
+    #[cfg(test)]
+    pub(crate) fn descriptor_path(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/self/fd/{}", self.file.as_raw_fd()))
     }
 
     /// Bytes written so far.
@@ -270,23 +306,9 @@ impl SpillFile {
                 self.path.display()
             ))
         };
-        let file = if self.direct && direct {
-            &self.file
-        } else if self.direct {
-            match self.buffered_reader.get() {
-                Some(f) => f,
-                None => {
-                    let f = File::open(&self.path)
-                        .map_err(|e| io_error("reopening spill file", &self.path, &e))?;
-                    // SAFETY: an advice call on a descriptor we own; it touches no memory.
-                    let _ = unsafe {
-                        libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL)
-                    };
-                    self.buffered_reader.get_or_init(|| f)
-                }
-            }
-        } else {
-            &self.file
+        let file = match &self.buffered_reader {
+            Some(reader) if !direct => reader,
+            _ => &self.file,
         };
         if self.direct && !direct {
             // Ask the kernel to fetch the next blocks while this one is merged: the merge
@@ -404,7 +426,9 @@ unsafe fn all_vectored_at(
 
 impl Drop for SpillFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        if self.linked {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -428,7 +452,7 @@ impl Run {
         self.blocks
     }
 
-    /// The file's path.
+    /// The name the run's file was created under (removed at once), for messages.
     pub fn path(&self) -> &Path {
         self.file.path()
     }
@@ -804,6 +828,21 @@ mod tests {
         tempfile::tempdir().unwrap()
     }
 
+    impl Run {
+        fn descriptor_path(&self) -> PathBuf {
+            self.file.descriptor_path()
+        }
+    }
+
+    /// Whether `fd_path` (a `/proc/self/fd` entry) is still the spill file first named `name`.
+    fn still_open(fd_path: &Path, name: &Path) -> bool {
+        std::fs::read_link(fd_path).is_ok_and(|target| {
+            target
+                .to_string_lossy()
+                .starts_with(&*name.to_string_lossy())
+        })
+    }
+
     fn heap_pages(n: usize, size: usize) -> Vec<Segment> {
         (0..n)
             .map(|_| Segment::allocate_heap(size).unwrap())
@@ -844,11 +883,13 @@ mod tests {
         let run = write_run(&spill, 256, &records);
         assert_eq!(run.records(), 500);
         assert!(run.blocks() > 10);
-        let path = run.path().to_path_buf();
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), run.bytes());
-        assert_eq!(read_all(run, 256).unwrap(), records);
-        assert!(!path.exists(), "removed with the reader");
+        let (name, path) = (run.path().to_path_buf(), run.descriptor_path());
+        assert!(!name.exists(), "unlinked at once");
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), run.bytes());
+        assert!(still_open(&path, &name));
+        assert_eq!(read_all(run, 256).unwrap(), records);
+        assert!(!still_open(&path, &name), "closed with the reader");
     }
 
     #[test]
@@ -880,7 +921,7 @@ mod tests {
         // A flipped byte in a block that continues a record, and a file cut inside one.
         let long = vec![vec![9u8; 3000], vec![8u8; 10]];
         let run = write_run(&spill, 256, &long);
-        let path = run.path().to_path_buf();
+        let path = run.descriptor_path();
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[256 * 5 + 50] ^= 1;
         std::fs::write(&path, &bytes).unwrap();
@@ -890,7 +931,10 @@ mod tests {
             "{e}"
         );
         let run = write_run(&spill, 256, &long);
-        let f = OpenOptions::new().write(true).open(run.path()).unwrap();
+        let f = OpenOptions::new()
+            .write(true)
+            .open(run.descriptor_path())
+            .unwrap();
         f.set_len(256 * 4).unwrap();
         let e = read_all(run, 256).unwrap_err();
         assert!(
@@ -907,7 +951,7 @@ mod tests {
         f.write_page(&[1; 100]).unwrap();
         f.write_pages(&[&[2; 300], &[], &[3; 50]]).unwrap();
         assert_eq!(f.len(), 450);
-        let bytes = std::fs::read(f.path()).unwrap();
+        let bytes = std::fs::read(f.descriptor_path()).unwrap();
         assert_eq!(bytes.len(), 450);
         assert!(bytes[..100].iter().all(|&b| b == 1));
         assert!(bytes[100..400].iter().all(|&b| b == 2));
@@ -964,7 +1008,7 @@ mod tests {
         }
         // A damaged block read ahead is reported when the reader comes to it.
         let run = write_run(&spill, 256, &records);
-        let path = run.path().to_path_buf();
+        let (name, path) = (run.path().to_path_buf(), run.descriptor_path());
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[256 * 6 + 30] ^= 4;
         std::fs::write(&path, &bytes).unwrap();
@@ -984,7 +1028,7 @@ mod tests {
             "{e}"
         );
         assert_eq!(r.into_pages().len(), 4);
-        assert!(!path.exists());
+        assert!(!still_open(&path, &name), "closed once no read is pending");
     }
 
     #[test]
@@ -994,7 +1038,10 @@ mod tests {
         let records: Vec<Vec<u8>> = (0..200u32).map(|i| i.to_be_bytes().repeat(5)).collect();
         let run = write_run(&spill, 512, &records);
         let len = run.bytes();
-        let f = OpenOptions::new().write(true).open(run.path()).unwrap();
+        let f = OpenOptions::new()
+            .write(true)
+            .open(run.descriptor_path())
+            .unwrap();
         f.set_len(len - 100).unwrap();
         let e = read_all(run, 512).unwrap_err();
         assert!(
@@ -1003,7 +1050,7 @@ mod tests {
         );
 
         let run = write_run(&spill, 512, &records);
-        let path = run.path().to_path_buf();
+        let path = run.descriptor_path();
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[512 * 3 + 100] ^= 1;
         std::fs::write(&path, &bytes).unwrap();
@@ -1014,7 +1061,10 @@ mod tests {
         );
 
         let run = write_run(&spill, 512, &records);
-        let f = OpenOptions::new().write(true).open(run.path()).unwrap();
+        let f = OpenOptions::new()
+            .write(true)
+            .open(run.descriptor_path())
+            .unwrap();
         f.set_len(512 * 2).unwrap();
         let e = read_all(run, 512).unwrap_err();
         assert!(matches!(e, Error::Corrupted(_)), "{e}");

@@ -14,6 +14,8 @@
 //! the buffer keeps back, unused, twice as many pages as the longest one spans (two records
 //! are compared at a time), so pages in use plus scratch never exceed the pages given.
 
+use std::cell::RefCell;
+
 use super::index_sort::{Entries, POINTER};
 use super::key::KeyConfig;
 use super::record_area::{LEN, RecordArea, RecordRef};
@@ -307,6 +309,7 @@ impl SortBuffer {
 
     fn with_entries<const ES: usize>(&mut self, f: impl FnOnce(&Entries<'_, ES>)) {
         let per_page = self.per_page;
+        let scratch = RefCell::default();
         let entries = Entries::<ES> {
             index: self.index.iter_mut().map(Segment::as_mut_ptr).collect(),
             records: RecordArea {
@@ -321,7 +324,7 @@ impl SortBuffer {
                 u32::MAX
             },
             key: &self.key,
-            scratch: Default::default(),
+            scratch: &scratch,
         };
         f(&entries);
     }
@@ -550,7 +553,7 @@ mod tests {
     }
 
     #[test]
-    fn sorted_reversed_and_equal_inputs_sort_and_the_host_comparison_decides_ties() {
+    fn sorted_reversed_and_equal_inputs_sort_and_the_records_decide_tied_prefixes() {
         let mut b = SortBuffer::new(pages(200, 1024), KeyConfig::bytes(0, 8)).unwrap();
         let n: u64 = if cfg!(miri) { 400 } else { 5000 };
         let up: Vec<Vec<u8>> = (0..n).map(|i| i.to_be_bytes().to_vec()).collect();
@@ -566,24 +569,45 @@ mod tests {
         b.sort();
         assert_eq!(b.iter().map(|r| r.to_vec()).collect::<Vec<_>>(), up);
 
-        // Equal 4-byte prefixes; the host orders by the last byte, descending.
-        let key = KeyConfig {
-            key_offset: 0,
-            key_length: 4,
-            prefix_length: 4,
-            compare: Some(Arc::new(|a: &[u8], b: &[u8]| b[5].cmp(&a[5]))),
-        };
-        let mut b = SortBuffer::new(pages(200, 1024), key).unwrap();
-        for i in 0..3000u32 {
-            assert!(
-                b.add(&[0, 0, 0, (i % 2) as u8, 9, (i * 7 % 256) as u8])
-                    .unwrap()
-            );
-        }
-        b.sort();
-        let got: Vec<Vec<u8>> = b.iter().map(|r| r.to_vec()).collect();
-        for w in got.windows(2) {
-            assert!(w[0][3] < w[1][3] || (w[0][3] == w[1][3] && w[0][5] >= w[1][5]));
+        // Prefixes of 4 bytes (entries of any size) and of 8 (of 16 bytes, whose ranges in a
+        // page are sorted as slices, ties after): 97 first bytes and two last bytes make runs
+        // of about 15 equal prefixes, which the first radix pass leaves in ranges of about 30
+        // inside an index page. Ties go to the host, which orders by the record's last byte,
+        // descending, or to the rest of the key, which ends with that byte.
+        for (prefix, host) in [(4, true), (8, true), (4, false), (8, false)] {
+            let key = KeyConfig {
+                key_offset: 0,
+                key_length: if host { prefix } else { prefix + 2 },
+                prefix_length: prefix,
+                compare: host.then(|| -> super::super::key::CompareFn {
+                    Arc::new(move |a: &[u8], b: &[u8]| b[prefix + 1].cmp(&a[prefix + 1]))
+                }),
+            };
+            let mut b = SortBuffer::new(pages(200, 1024), key).unwrap();
+            let n = if cfg!(miri) { 600 } else { 3000 };
+            for i in 0..n {
+                let mut r = vec![0; prefix + 2];
+                r[0] = (i % 97) as u8;
+                r[prefix - 1] = (i / 97 % 2) as u8;
+                r[prefix] = 9;
+                r[prefix + 1] = (i * 7 % 256) as u8;
+                assert!(b.add(&r).unwrap());
+            }
+            b.sort();
+            let got: Vec<Vec<u8>> = b.iter().map(|r| r.to_vec()).collect();
+            assert_eq!(got.len(), n as usize);
+            for w in got.windows(2) {
+                let (x, y) = (&w[0], &w[1]);
+                let last = if host {
+                    x[prefix + 1] >= y[prefix + 1]
+                } else {
+                    x[prefix + 1] <= y[prefix + 1]
+                };
+                assert!(
+                    x[..prefix] < y[..prefix] || (x[..prefix] == y[..prefix] && last),
+                    "prefix {prefix}, host {host}: {x:?} before {y:?}"
+                );
+            }
         }
     }
 
