@@ -465,7 +465,7 @@ impl Lease {
     /// shared resource short of budget takes cached pages back first, and while one waits
     /// for pages nothing is cached. A page the lease does not hold (another lease's, or a segment that is not a page) is refused and
     /// given back unchanged.
-    #[inline]
+    #[inline(always)]
     pub fn release(&self, page: Segment) -> Result<(), Rejected<Segment>> {
         if !self.account.holds(&page) {
             return Err(self.refuse(page));
