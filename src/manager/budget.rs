@@ -185,6 +185,8 @@ pub(crate) struct LeasePages {
     state: AtomicU64,
     peak: AtomicUsize,
     quota: Option<usize>,
+    /// The most pages the lease may hold: its quota, and never more than the count's bits.
+    max_held: u64,
     width: u32,
     slots: u32,
     /// Where the last slot starts: the cache has room when nothing is there.
@@ -205,6 +207,7 @@ impl LeasePages {
             state: AtomicU64::new(0),
             peak: AtomicUsize::new(0),
             quota,
+            max_held: quota.map_or(HELD_MASK, |q| (q as u64).min(HELD_MASK)),
             width,
             slots,
             last_slot: HELD_BITS + slots.saturating_sub(1) * width,
@@ -277,6 +280,28 @@ impl LeasePages {
         self.count(n, true)
     }
 
+    /// The fast path of [`take`](Self::take)`(1)`: the most recently cached page, counted as
+    /// held, if the lease is open, has a page cached and is under its quota, and nothing
+    /// changed the word between its load and the compare-and-swap. `None` decides nothing:
+    /// the caller goes on with `take`, which tells why (or serves the page after all).
+    #[inline(always)]
+    pub(crate) fn take_cached(&self) -> Option<usize> {
+        let state = self.state.load(Ordering::Relaxed);
+        let held = state & HELD_MASK;
+        // The closed bit is part of `cache` here: a closed lease never gets past the check.
+        let cache = state >> HELD_BITS;
+        if cache == 0 || state & CLOSED != 0 || held >= self.max_held {
+            return None;
+        }
+        let page = (cache & self.slot_mask()) - 1;
+        let next = ((cache >> self.width) << HELD_BITS) | (held + 1);
+        self.state
+            .compare_exchange(state, next, Ordering::SeqCst, Ordering::Relaxed)
+            .ok()?;
+        self.record_peak(held as usize + 1);
+        Some(page as usize)
+    }
+
     /// Counts one page more held, never from the cache: a page transferred to this lease.
     pub(crate) fn add_transferred(&self) -> Result<bool, Refused> {
         self.count(1, false).map(|take| take.first)
@@ -342,8 +367,30 @@ impl LeasePages {
     /// `None` if it freed its own memory. The page stays cached (charged, not held) if there
     /// is room, the lease is open and the budget is not short (`None`); otherwise the
     /// returned [`GiveBack`] says what to give back.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn put(&self, page: Option<usize>, budget: &Budget) -> Option<GiveBack> {
+        // The fast path, inlined: one attempt to cache the page; anything else out of line.
+        if let Some(page) = page {
+            let state = self.state.load(Ordering::Relaxed);
+            if self.has_room(state) {
+                debug_assert!(state & HELD_MASK > 0, "a page released that is not held");
+                let cache = ((state >> HELD_BITS) << self.width) | (page as u64 + 1);
+                let next = (cache << HELD_BITS) | ((state & HELD_MASK) - 1);
+                let cached = self
+                    .state
+                    .compare_exchange(state, next, Ordering::SeqCst, Ordering::Relaxed)
+                    .is_ok();
+                if cached {
+                    return self.after_caching(budget);
+                }
+            }
+        }
+        self.put_slowly(page, budget)
+    }
+
+    /// [`put`](Self::put) when its one attempt did not cache the page.
+    #[inline(never)]
+    fn put_slowly(&self, page: Option<usize>, budget: &Budget) -> Option<GiveBack> {
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
             debug_assert!(state & HELD_MASK > 0, "a page released that is not held");
@@ -375,9 +422,14 @@ impl LeasePages {
                 Err(now) => state = now,
             }
         }
-        // Cached (so the lease was open). Looked at after caching: a reclaim that marked the
-        // budget short before this look drains the cache after it, or this release sees the
-        // mark.
+        self.after_caching(budget)
+    }
+
+    /// A page was cached (so the lease was open): what to give back, if the budget is short.
+    /// Looked at after caching: a reclaim that marked the budget short before this look
+    /// drains the cache after it, or this release sees the mark.
+    #[inline(always)]
+    fn after_caching(&self, budget: &Budget) -> Option<GiveBack> {
         if budget.is_short() {
             return Some(self.drain());
         }
@@ -516,6 +568,39 @@ mod tests {
     }
 
     #[test]
+    fn the_fast_path_takes_the_latest_cached_page_within_the_quota() {
+        let budget = Budget::new(u64::MAX);
+        let pages = LeasePages::new(Some(2), 16, true);
+        assert_eq!(pages.take_cached(), None, "nothing cached");
+        pages.take(2).unwrap();
+        assert_eq!(pages.put(Some(3), &budget), None);
+        assert_eq!(pages.take_cached(), Some(3));
+        assert_eq!((pages.held(), pages.cached(), pages.peak()), (2, 0, 2));
+        assert_eq!(pages.put(Some(5), &budget), None);
+        assert_eq!(pages.add_transferred(), Ok(false));
+        assert_eq!(
+            pages.cached(),
+            1,
+            "the quota's last page was transferred in"
+        );
+        assert_eq!(pages.take_cached(), None, "the quota is used up");
+        assert_eq!(pages.take(1), Err(Refused::Quota { held: 2 }));
+        assert_eq!(pages.put(Some(7), &budget), None);
+        assert_eq!(pages.take_cached(), Some(7), "most recent first");
+        assert!(pages.close());
+        assert_eq!(
+            pages.take_cached(),
+            None,
+            "closed, with page 5 still cached"
+        );
+        assert_eq!(pages.drain().pages(), &[5]);
+        let unbounded = LeasePages::new(None, 16, true);
+        unbounded.take(1).unwrap();
+        assert_eq!(unbounded.put(Some(0), &budget), None);
+        assert_eq!(unbounded.take_cached(), Some(0), "page 0 (stored as 1)");
+    }
+
+    #[test]
     fn a_closed_lease_or_a_short_budget_keeps_nothing() {
         let budget = Budget::new(u64::MAX);
         let pages = LeasePages::new(None, 16, true);
@@ -624,8 +709,11 @@ mod loom_model {
             })
         }
 
-        /// One page for `lease`, as `LeaseAccount::allocate` takes it.
+        /// One page for `lease`, as `Lease::allocate` takes it: its fast path first.
         fn allocate(&self, lease: &Lease, leases: &[&Lease]) -> Option<usize> {
+            if let Some(page) = lease.pages.take_cached() {
+                return Some(page);
+            }
             let take = lease.pages.take(1).ok()?;
             if take.first {
                 lease.shared.fetch_add(1, Ordering::SeqCst);

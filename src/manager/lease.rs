@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::budget::{GiveBack, LeasePages, Refused};
-use super::manager::Inner;
+use super::manager::{Inner, PageArena};
 use super::stats::{FailureCause, LeaseClosed, LeaseUsage};
 use crate::error::{Error, Result};
 use crate::segment::{PageHome, PageHomePtr, Segment};
@@ -26,6 +26,8 @@ pub struct Rejected<T> {
 /// it outlives the [`Lease`] while pages it lent are out.
 pub(crate) struct LeaseAccount {
     pages: LeasePages,
+    /// The manager's pages, as the fast paths need them.
+    arena: PageArena,
     pub(crate) id: u64,
     pub(crate) name: String,
     reserved: AtomicU64,
@@ -36,6 +38,7 @@ impl LeaseAccount {
     pub(crate) fn new(id: u64, name: &str, quota: Option<usize>, manager: Arc<Inner>) -> Self {
         LeaseAccount {
             pages: LeasePages::new(quota, manager.total_pages, manager.is_preallocated()),
+            arena: manager.pages,
             id,
             name: name.to_string(),
             reserved: AtomicU64::new(0),
@@ -88,7 +91,7 @@ impl LeaseAccount {
     /// cache, or given back. True if it was the last charge.
     #[inline]
     fn page_back(&self, ptr: Option<NonNull<u8>>) -> bool {
-        let page = ptr.map(|ptr| self.manager.page_number(ptr));
+        let page = ptr.map(|ptr| self.arena.page_number(ptr));
         match self.pages.put(page, &self.manager.budget) {
             None => false,
             Some(back) => self.give_back(&back),
@@ -149,7 +152,10 @@ impl LeaseAccount {
     /// take (or, for a lazy manager, allocate).
     #[inline]
     fn charge(self: &Arc<Self>, n: usize) -> Result<Option<usize>> {
-        let take = self.pages.take(n).map_err(|why| self.refused(why, n))?;
+        let take = match self.pages.take(n) {
+            Ok(take) => take,
+            Err(why) => return Err(self.refused(why, n)),
+        };
         if take.first {
             self.share_with_pages();
         }
@@ -157,10 +163,17 @@ impl LeaseAccount {
             return Ok(take.cached);
         }
         if !self.manager.charge((n * self.manager.page_size) as u64) {
-            self.uncount(n);
-            return Err(self.budget_error(n));
+            return Err(self.refused_by_budget(n));
         }
         Ok(None)
+    }
+
+    /// The budget refused `n` pages counted as held: they are counted no more.
+    #[cold]
+    #[inline(never)]
+    fn refused_by_budget(self: &Arc<Self>, n: usize) -> Error {
+        self.uncount(n);
+        self.budget_error(n)
     }
 
     #[cold]
@@ -248,14 +261,15 @@ impl LeaseAccount {
     /// Page number `page` of the arena as a segment whose home is this lease.
     #[inline]
     fn page_at(self: &Arc<Self>, page: usize) -> Segment {
+        debug_assert!(page < self.manager.total_pages);
         // SAFETY: the page was taken from the free queue or the cache by this call alone
         // and counted as held; the arena lives as long as the manager, which the home keeps
         // alive, and the home lives while it counts the page.
         unsafe {
             Segment::managed_page(
-                self.manager.page_ptr(page),
-                self.manager.page_size,
-                self.manager.segment_kind(),
+                self.arena.page_ptr(page),
+                self.arena.page_size(),
+                self.arena.kind,
                 self.home(),
             )
         }
@@ -397,16 +411,29 @@ impl Lease {
     /// charged and the manager keeps a [`FailureSnapshot`](super::FailureSnapshot).
     #[inline]
     pub fn allocate(&self) -> Result<Segment> {
-        let account = &self.account;
-        if account.manager.is_preallocated() {
-            let page = match account.charge(1)? {
-                Some(cached) => cached,
-                None => account.manager.pop_page(),
-            };
-            return Ok(account.page_at(page));
+        // Most often a page the lease released before: one compare-and-swap, inlined into
+        // the caller; anything else (and the errors) out of line.
+        match self.account.pages.take_cached() {
+            Some(page) => Ok(self.account.page_at(page)),
+            None => self.allocate_uncached(),
         }
-        let mut pages = account.allocate(1)?;
-        Ok(pages.pop().expect("one page was allocated"))
+    }
+
+    /// [`allocate`](Self::allocate) when its fast path does not serve: from the cache after
+    /// all if the lease's word changed meanwhile, else from the free pages (or the operating
+    /// system, for a lazy manager).
+    #[inline(never)]
+    fn allocate_uncached(&self) -> Result<Segment> {
+        let account = &self.account;
+        if !account.manager.is_preallocated() {
+            let mut pages = account.allocate(1)?;
+            return Ok(pages.pop().expect("one page was allocated"));
+        }
+        let page = match account.charge(1)? {
+            Some(cached) => cached,
+            None => account.manager.pop_page(),
+        };
+        Ok(account.page_at(page))
     }
 
     /// Allocates `n` pages, all or nothing. Fails as [`allocate`](Self::allocate) does, and
@@ -438,11 +465,10 @@ impl Lease {
     /// shared resource short of budget takes cached pages back first, and while one waits
     /// for pages nothing is cached. A page the lease does not hold (another lease's, or a segment that is not a page) is refused and
     /// given back unchanged.
-    #[inline]
+    #[inline(always)]
     pub fn release(&self, page: Segment) -> Result<(), Rejected<Segment>> {
         if !self.account.holds(&page) {
-            let error = self.account.not_held(&page);
-            return Err(Rejected { error, value: page });
+            return Err(self.refuse(page));
         }
         // A page of the arena comes straight back (no drop through its home pointer).
         match page.into_borrowed_page() {
@@ -454,6 +480,14 @@ impl Lease {
             Err(page) => drop(page),
         }
         Ok(())
+    }
+
+    /// A page this lease does not hold, handed back with the reason.
+    #[cold]
+    #[inline(never)]
+    fn refuse(&self, page: Segment) -> Rejected<Segment> {
+        let error = self.account.not_held(&page);
+        Rejected { error, value: page }
     }
 
     /// Releases pages this lease holds, all or nothing: if one is not the lease's, none is

@@ -43,8 +43,8 @@ pub(crate) struct Inner {
     free: Option<ArrayQueue<usize>>,
     /// The preallocated memory, cut into pages; kept until the last page is dropped.
     arena: Option<Segment>,
-    /// The arena's address (0 for a lazy manager).
-    arena_base: usize,
+    /// Where the arena's pages are (base 0 for a lazy manager).
+    pub(crate) pages: PageArena,
     pub(crate) closed: AtomicBool,
     pub(crate) registry: Mutex<Registry>,
     pub(crate) shared: Mutex<HashMap<String, SharedSlot>>,
@@ -58,15 +58,39 @@ pub(crate) struct Inner {
     last_failure: Mutex<Option<FailureSnapshot>>,
 }
 
-impl Inner {
+/// Where a preallocated manager's pages are: page `i` is at `base + (i << shift)`. Small and
+/// copied into every lease, so that a lease finds a page's address and number without a
+/// look at the manager.
+#[derive(Clone, Copy)]
+pub(crate) struct PageArena {
+    base: usize,
+    shift: u32,
+    /// The kind of the pages' segments.
+    pub(crate) kind: SegmentKind,
+}
+
+impl PageArena {
+    /// The address of page number `page`.
     #[inline]
-    pub(crate) fn segment_kind(&self) -> SegmentKind {
-        match self.kind {
-            MemoryKind::Heap => SegmentKind::Heap,
-            MemoryKind::OffHeap => SegmentKind::OffHeap,
-        }
+    pub(crate) fn page_ptr(&self, page: usize) -> NonNull<u8> {
+        let addr = self.base + (page << self.shift);
+        NonNull::new(addr as *mut u8).expect("page addresses are not null")
     }
 
+    /// The number of the page at `ptr`.
+    #[inline]
+    pub(crate) fn page_number(&self, ptr: NonNull<u8>) -> usize {
+        (ptr.as_ptr() as usize - self.base) >> self.shift
+    }
+
+    /// The size of a page.
+    #[inline]
+    pub(crate) fn page_size(&self) -> usize {
+        1 << self.shift
+    }
+}
+
+impl Inner {
     /// Charges `bytes` to the budget if they fit, after taking the pages cached by leases
     /// back if that is what it takes.
     #[inline]
@@ -144,20 +168,6 @@ impl Inner {
         if free.push(page).is_err() {
             unreachable!("more pages returned than the manager has");
         }
-    }
-
-    /// The address of preallocated page number `page`.
-    #[inline]
-    pub(crate) fn page_ptr(&self, page: usize) -> NonNull<u8> {
-        debug_assert!(page < self.total_pages);
-        let addr = self.arena_base + (page << self.page_size.trailing_zeros());
-        NonNull::new(addr as *mut u8).expect("page addresses are not null")
-    }
-
-    /// The number of the preallocated page at `ptr`.
-    #[inline]
-    pub(crate) fn page_number(&self, ptr: NonNull<u8>) -> usize {
-        (ptr.as_ptr() as usize - self.arena_base) >> self.page_size.trailing_zeros()
     }
 
     #[inline]
@@ -361,9 +371,16 @@ impl MemoryManager {
                 (Some(arena), Some(free))
             }
         };
-        let arena_base = arena.as_mut().map_or(0, |a| a.as_mut_ptr() as usize);
+        let pages_at = PageArena {
+            base: arena.as_mut().map_or(0, |a| a.as_mut_ptr() as usize),
+            shift: page_size.trailing_zeros(),
+            kind: match config.kind {
+                MemoryKind::Heap => SegmentKind::Heap,
+                MemoryKind::OffHeap => SegmentKind::OffHeap,
+            },
+        };
         let inner = Inner {
-            arena_base,
+            pages: pages_at,
             page_size,
             total_pages: pages,
             budget: Budget::new(limit),
