@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::args::{answer, byte_buffer, checked_out, host_bytes, host_bytes_mut, write_out};
-use super::handle::{HandleError, HandleKind, HandleTable};
+use super::handle::{HandleError, HandleKind, HandleTable, Ref};
 use super::status::{FfiError, memseg_status};
 use crate::error::Error;
 use crate::ffi_boundary;
@@ -99,7 +99,7 @@ pub(crate) fn register_builder(builder: BufferBuilder) -> Result<memseg_buffer_b
     Ok(memseg_buffer_builder { bits })
 }
 
-fn buffer_of(buffer: memseg_buffer) -> Result<Arc<BufferEntry>, FfiError> {
+fn buffer_of(buffer: memseg_buffer) -> Result<Ref<'static, BufferEntry>, FfiError> {
     Ok(BUFFERS.get(buffer.bits)?)
 }
 
@@ -107,7 +107,7 @@ fn buffer_of(buffer: memseg_buffer) -> Result<Arc<BufferEntry>, FfiError> {
 /// `memseg_record_serializer_copy_to_builder()`).
 pub(crate) fn builder_of(
     builder: memseg_buffer_builder,
-) -> Result<Arc<Mutex<BufferBuilder>>, FfiError> {
+) -> Result<Ref<'static, Mutex<BufferBuilder>>, FfiError> {
     Ok(BUILDERS.get(builder.bits)?)
 }
 

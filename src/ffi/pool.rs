@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::args::{checked_out, write_out};
 use super::buffer::{memseg_buffer, memseg_buffer_builder, register_buffer, register_builder};
-use super::handle::{HandleKind, HandleTable};
+use super::handle::{HandleKind, HandleTable, Ref};
 use super::segment::{Lender, lend, lent_region, memseg_segment, take_back};
 use super::status::{FfiError, memseg_status};
 use crate::error::Error;
@@ -138,7 +138,9 @@ static NETWORKS: HandleTable<NetworkEntry> = HandleTable::new(HandleKind::Networ
 static LOCALS: HandleTable<LocalBufferPool> = HandleTable::new(HandleKind::LocalPool);
 
 /// The local pool a live handle names (for the output views that take their pages from it).
-pub(crate) fn local_pool_of(pool: memseg_local_pool) -> Result<Arc<LocalBufferPool>, FfiError> {
+pub(crate) fn local_pool_of(
+    pool: memseg_local_pool,
+) -> Result<Ref<'static, LocalBufferPool>, FfiError> {
     Ok(LOCALS.get(pool.bits)?)
 }
 

@@ -70,7 +70,7 @@ static SERIALIZERS: HandleTable<Mutex<RecordSerializer>> =
 static DESERIALIZERS: HandleTable<Mutex<FfiDeserializer>> =
     HandleTable::new(HandleKind::RecordDeserializer);
 
-fn lock<T>(object: &Arc<Mutex<T>>) -> MutexGuard<'_, T> {
+fn lock<T>(object: &Mutex<T>) -> MutexGuard<'_, T> {
     object.lock().unwrap_or_else(|e| e.into_inner())
 }
 

@@ -44,7 +44,7 @@ pub(crate) static BUFFERS: HandleTable<Mutex<SerializationBuffer>> =
 static READERS: HandleTable<Mutex<SerializationReader<Vec<u8>>>> =
     HandleTable::new(HandleKind::SerializationReader);
 
-fn lock<T>(object: &Arc<Mutex<T>>) -> MutexGuard<'_, T> {
+fn lock<T>(object: &Mutex<T>) -> MutexGuard<'_, T> {
     object.lock().unwrap_or_else(|e| e.into_inner())
 }
 
