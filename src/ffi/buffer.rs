@@ -6,7 +6,7 @@
 //! once no slice shares it either. A slice is a handle of its own that shares the segment.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use super::args::{answer, byte_buffer, checked_out, host_bytes, host_bytes_mut, write_out};
 use super::handle::{HandleError, HandleKind, HandleTable, Ref};
@@ -79,10 +79,10 @@ pub(crate) fn register_buffer(buffer: Buffer) -> Result<memseg_buffer, FfiError>
     let bits = BUFFERS.insert_with(
         || {
             Ok::<_, FfiError>((
-                Arc::new(BufferEntry {
+                BufferEntry {
                     buffer,
                     refs: AtomicU32::new(1),
-                }),
+                },
                 (std::ptr::null_mut(), 0),
             ))
         },
@@ -93,7 +93,7 @@ pub(crate) fn register_buffer(buffer: Buffer) -> Result<memseg_buffer, FfiError>
 
 pub(crate) fn register_builder(builder: BufferBuilder) -> Result<memseg_buffer_builder, FfiError> {
     let bits = BUILDERS.insert_with(
-        || Ok::<_, FfiError>((Arc::new(Mutex::new(builder)), (std::ptr::null_mut(), 0))),
+        || Ok::<_, FfiError>((Mutex::new(builder), (std::ptr::null_mut(), 0))),
         || no_free_handles("buffer builder"),
     )?;
     Ok(memseg_buffer_builder { bits })
@@ -519,7 +519,7 @@ pub unsafe extern "C" fn memseg_buffer_builder_create_consumer(
             }
         };
         let bits = CONSUMERS.insert_with(
-            || Ok::<_, FfiError>((Arc::new(Mutex::new(consumer)), (std::ptr::null_mut(), 0))),
+            || Ok::<_, FfiError>((Mutex::new(consumer), (std::ptr::null_mut(), 0))),
             || no_free_handles("buffer consumer"),
         )?;
         // SAFETY: `out` was checked non-null; the caller promises it is writable.

@@ -20,8 +20,7 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
-use std::ptr;
-use std::sync::Arc;
+use std::ptr::{self, NonNull};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
 
@@ -131,7 +130,7 @@ struct Slot<T> {
     hot_len: AtomicUsize,
     /// Written only by the thread that owns the empty slot (taken from the free stack, or
     /// finishing its removal); read by lookups that entered while it is live.
-    value: UnsafeCell<Option<Arc<T>>>,
+    value: UnsafeCell<Option<T>>,
 }
 
 impl<T> Slot<T> {
@@ -147,14 +146,21 @@ impl<T> Slot<T> {
     }
 }
 
-/// A live object of a [`HandleTable`], in use: the object stays in place (a concurrent free
-/// of its handle is finished by the last `Ref` to go) until this is dropped.
+/// An object of a [`HandleTable`] in use: the object stays in place until this is dropped.
+/// A concurrent free of its handle is finished (the object dropped) by the last `Ref` to go;
+/// the `Ref` a removal returns is the removed object, dropped with it unless another call
+/// still uses it.
 pub(crate) struct Ref<'a, T> {
     // Named apart from any field of `T`, which the `Deref` makes look like fields of `Ref`.
     ref_table: &'a HandleTable<T>,
     ref_slot: &'a Slot<T>,
     ref_index: usize,
-    ref_object: &'a T,
+    /// A pointer, not a reference: the drop may free the object, which a reference held
+    /// across the drop must not see.
+    ref_object: NonNull<T>,
+    /// The removal that returned this `Ref` had the slot to itself: it owns the object and
+    /// the slot, and finishes without leaving.
+    ref_owns: bool,
 }
 
 impl<T> Deref for Ref<'_, T> {
@@ -162,23 +168,15 @@ impl<T> Deref for Ref<'_, T> {
 
     #[inline(always)]
     fn deref(&self) -> &T {
-        self.ref_object
-    }
-}
-
-impl<T> Ref<'_, T> {
-    /// A reference of the object's own, for keeping it beyond the call.
-    pub(crate) fn to_arc(&self) -> Arc<T> {
-        // SAFETY: the slot holds the object while this `Ref` is in it (see `Slot::value`).
-        let value = unsafe { &*self.ref_slot.value.get() };
-        Arc::clone(value.as_ref().expect("a slot in use holds its object"))
+        // SAFETY: the object stays in its slot while this `Ref` is in it.
+        unsafe { self.ref_object.as_ref() }
     }
 }
 
 impl<T> Drop for Ref<'_, T> {
     #[inline(always)]
     fn drop(&mut self) {
-        if self.ref_slot.state.leave() {
+        if self.ref_owns || self.ref_slot.state.leave() {
             self.ref_table.finish_removal(self.ref_slot, self.ref_index);
         }
     }
@@ -228,15 +226,15 @@ pub(crate) struct HandleTable<T> {
     /// Number of chunks allocated; held while a chunk is added.
     grow: Mutex<usize>,
     live: AtomicUsize,
-    /// The table hands out `&T` and `Arc<T>` to any thread.
-    objects: PhantomData<Arc<T>>,
+    /// The table hands out `&T` to any thread, and drops a `T` on any thread.
+    objects: PhantomData<T>,
 }
 
 // SAFETY: a slot's object is written only by the one thread that owns the empty slot, and
-// shared (as `&T` or `Arc<T>`, hence `T: Send + Sync`) only while the slot protocol keeps it
-// in place; every other field is atomic or locked.
+// shared (as `&T`, and dropped by whichever thread leaves last, hence `T: Send + Sync`) only
+// while the slot protocol keeps it in place; every other field is atomic or locked.
 unsafe impl<T: Send + Sync> Sync for HandleTable<T> {}
-// SAFETY: as above: the table owns `Arc<T>`s.
+// SAFETY: as above: the table owns `T`s.
 unsafe impl<T: Send + Sync> Send for HandleTable<T> {}
 
 impl<T> HandleTable<T> {
@@ -351,7 +349,7 @@ impl<T> HandleTable<T> {
     /// effects (a foreign segment's release callback) is never dropped by a failed insert.
     pub(crate) fn insert_with<E>(
         &self,
-        make: impl FnOnce() -> Result<(Arc<T>, (*mut u8, usize)), E>,
+        make: impl FnOnce() -> Result<(T, (*mut u8, usize)), E>,
         table_full: impl FnOnce() -> E,
     ) -> Result<u64, E> {
         let Some(index) = self.take_index() else {
@@ -381,7 +379,7 @@ impl<T> HandleTable<T> {
     }
 
     #[cfg(all(test, not(loom)))]
-    fn insert(&self, value: Arc<T>, hot: (*mut u8, usize)) -> Option<u64> {
+    fn insert(&self, value: T, hot: (*mut u8, usize)) -> Option<u64> {
         self.insert_with(|| Ok::<_, ()>((value, hot)), || ()).ok()
     }
 
@@ -438,12 +436,13 @@ impl<T> HandleTable<T> {
                 // SAFETY: the slot is live and this lookup is in it, so its object is stored
                 // and stays until the `Ref` leaves.
                 let value = unsafe { &*slot.value.get() };
-                let value = value.as_deref().expect("a live slot holds its object");
+                let value = value.as_ref().expect("a live slot holds its object");
                 Some(Ref {
                     ref_table: self,
                     ref_slot: slot,
                     ref_index: parts.index,
-                    ref_object: value,
+                    ref_object: NonNull::from(value),
+                    ref_owns: false,
                 })
             }
             Err(finish) => {
@@ -462,13 +461,13 @@ impl<T> HandleTable<T> {
     }
 
     /// Removes the object of a live handle; the handle (and every copy) is stale after.
-    pub(crate) fn remove(&self, bits: u64) -> Result<Arc<T>, HandleError> {
+    pub(crate) fn remove(&self, bits: u64) -> Result<Ref<'_, T>, HandleError> {
         self.remove_if(bits, |_| Ok(()))
     }
 
     /// The body of every `_free`/`_destroy`: a zero handle is a no-op (`None`); otherwise the
     /// object of a live handle is removed, and a stale, forged or wrong-kind one refused.
-    pub(crate) fn free(&self, bits: u64) -> Result<Option<Arc<T>>, HandleError> {
+    pub(crate) fn free(&self, bits: u64) -> Result<Option<Ref<'_, T>>, HandleError> {
         if bits == 0 {
             return Ok(None);
         }
@@ -476,41 +475,45 @@ impl<T> HandleTable<T> {
     }
 
     /// Removes the object of a live handle if `allow` accepts it; otherwise leaves it in
-    /// place and returns `allow`'s error. Of removals that race, only one succeeds (the
-    /// others are refused as stale), and only after its `allow` accepted.
+    /// place and returns `allow`'s error. Removals of one handle run their `allow` one at a
+    /// time (lookups go on meanwhile), so no other thread removes the object between the
+    /// check and the removal. The object is returned in use: it is dropped with the `Ref`,
+    /// or later by the last call still using it.
     pub(crate) fn remove_if<E: From<HandleError>>(
         &self,
         bits: u64,
         allow: impl FnOnce(&T) -> Result<(), E>,
-    ) -> Result<Arc<T>, E> {
+    ) -> Result<Ref<'_, T>, E> {
         let Some(entered) = self.enter(bits) else {
             return Err(self.refuse(bits).into());
         };
+        let Some(removal) = entered
+            .ref_slot
+            .state
+            .begin_removal(decode(bits).generation)
+        else {
+            drop(entered);
+            return Err(self.refuse(bits).into());
+        };
+        // A refusal (or a panic) drops `removal`, which leaves the object live.
         allow(&entered)?;
-        let generation = decode(bits).generation;
-        match entered.ref_slot.state.claim(generation) {
+        self.live.fetch_sub(1, Ordering::Relaxed);
+        match removal.claim() {
             Claim::Alone => {
-                // The claim took this lookup's place in the slot along: no leave.
-                let entered = std::mem::ManuallyDrop::new(entered);
-                self.live.fetch_sub(1, Ordering::Relaxed);
-                Ok(self.empty(entered.ref_slot, entered.ref_index))
+                // The claim took this lookup's place in the slot along: the `Ref` now owns
+                // the slot and drops the object without leaving.
+                let mut owner = entered;
+                owner.ref_owns = true;
+                Ok(owner)
             }
-            Claim::Shared => {
-                // Lookups are in the slot: the last to leave (maybe this one) drops the
-                // table's reference.
-                self.live.fetch_sub(1, Ordering::Relaxed);
-                Ok(entered.to_arc())
-            }
-            Claim::Gone => {
-                drop(entered);
-                Err(self.refuse(bits).into())
-            }
+            // Lookups are in the slot: the last to leave (maybe this one) drops the object.
+            Claim::Shared => Ok(entered),
         }
     }
 
     /// Takes the object out of a slot that was removed and left by every lookup (its state
     /// shows the next generation), and recycles the slot unless its generations are used up.
-    fn empty(&self, slot: &Slot<T>, index: usize) -> Arc<T> {
+    fn empty(&self, slot: &Slot<T>, index: usize) -> T {
         // SAFETY: the state moved on from the removed generation with no lookup in the slot,
         // and no other thread owns it until it is pushed below: this thread owns the object.
         let value = unsafe { (*slot.value.get()).take() };
@@ -607,6 +610,7 @@ impl<T> Drop for HandleTable<T> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn locate_covers_every_index_once() {
@@ -629,7 +633,7 @@ mod tests {
     #[test]
     fn handles_go_stale_and_slots_are_reused_with_new_generations() {
         let table: HandleTable<u32> = HandleTable::new(HandleKind::Segment);
-        let a = table.insert(Arc::new(7), (ptr::null_mut(), 3)).unwrap();
+        let a = table.insert(7, (ptr::null_mut(), 3)).unwrap();
         assert_eq!(*table.get(a).unwrap(), 7);
         assert_eq!(table.hot(a).unwrap().1, 3);
         assert_eq!(table.live_count(), 1);
@@ -638,7 +642,7 @@ mod tests {
         assert!(matches!(table.remove(a), Err(HandleError::Stale(_))));
         assert!(table.is_removed(a).unwrap());
         // The free stack is last in, first out: the freed slot comes back at once.
-        let b = table.insert(Arc::new(8), (ptr::null_mut(), 0)).unwrap();
+        let b = table.insert(8, (ptr::null_mut(), 0)).unwrap();
         assert_eq!(decode(b).index, decode(a).index);
         assert_ne!(a, b);
         assert_eq!(decode(b).generation, decode(a).generation + 1);
@@ -653,11 +657,11 @@ mod tests {
     }
 
     impl Canary {
-        fn new(value: u64, drops: &Arc<AtomicUsize>) -> Arc<Canary> {
-            Arc::new(Canary {
+        fn new(value: u64, drops: &Arc<AtomicUsize>) -> Canary {
+            Canary {
                 value: AtomicU64::new(value),
                 drops: Arc::clone(drops),
-            })
+            }
         }
     }
 
@@ -780,7 +784,7 @@ mod tests {
     #[test]
     fn remove_if_leaves_a_refused_object_in_place() {
         let table: HandleTable<u32> = HandleTable::new(HandleKind::Segment);
-        let a = table.insert(Arc::new(7), (ptr::null_mut(), 0)).unwrap();
+        let a = table.insert(7, (ptr::null_mut(), 0)).unwrap();
         let refused = table.remove_if(a, |&v| {
             if v == 7 {
                 Err(HandleError::Invalid("kept".into()))
@@ -788,7 +792,7 @@ mod tests {
                 Ok(())
             }
         });
-        assert_eq!(refused.unwrap_err(), HandleError::Invalid("kept".into()));
+        assert_eq!(refused.err(), Some(HandleError::Invalid("kept".into())));
         assert_eq!(*table.get(a).unwrap(), 7);
         assert_eq!(table.live_count(), 1);
         assert_eq!(
@@ -801,7 +805,7 @@ mod tests {
     #[test]
     fn zero_forged_and_wrong_kind_handles_are_refused() {
         let table: HandleTable<u32> = HandleTable::new(HandleKind::Segment);
-        let a = table.insert(Arc::new(1), (ptr::null_mut(), 0)).unwrap();
+        let a = table.insert(1, (ptr::null_mut(), 0)).unwrap();
         assert!(matches!(table.get(0), Err(HandleError::Invalid(_))));
         // Generation from the future.
         assert!(matches!(
@@ -824,7 +828,7 @@ mod tests {
     fn exhausted_generations_retire_the_slot() {
         let table: HandleTable<u32> = HandleTable::new(HandleKind::Segment);
         let first: Vec<u64> = (0..FIRST_CHUNK)
-            .map(|_| table.insert(Arc::new(1), (ptr::null_mut(), 0)).unwrap())
+            .map(|_| table.insert(1, (ptr::null_mut(), 0)).unwrap())
             .collect();
         // Age slot 5 to its last generation, then free it.
         let index = decode(first[5]).index;
@@ -833,7 +837,7 @@ mod tests {
         table.remove(last).unwrap();
         assert!(matches!(table.get(last), Err(HandleError::Stale(_))));
         // The retired slot is not reused: the next handle comes from a new chunk.
-        let next = table.insert(Arc::new(2), (ptr::null_mut(), 0)).unwrap();
+        let next = table.insert(2, (ptr::null_mut(), 0)).unwrap();
         assert_eq!(decode(next).index, FIRST_CHUNK);
     }
 }

@@ -222,7 +222,7 @@ pub unsafe extern "C" fn memseg_lease_open(
                     manager_bits: manager.bits,
                     pages: Mutex::new(PageMap::default()),
                 };
-                Ok::<_, FfiError>((Arc::new(lease_entry), (std::ptr::null_mut(), 0)))
+                Ok::<_, FfiError>((lease_entry, (std::ptr::null_mut(), 0)))
             },
             || {
                 FfiError::Core(Error::AllocationFailed {

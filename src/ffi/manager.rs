@@ -3,7 +3,7 @@
 //! plan in `shared.rs` and `plan.rs`.
 
 use std::ffi::c_char;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use super::args::{checked_out, write_out};
 use super::handle::{HandleError, HandleKind, HandleTable, Ref};
@@ -206,7 +206,7 @@ pub unsafe extern "C" fn memseg_manager_new(
                     manager,
                     leases: Mutex::new(Vec::new()),
                 };
-                Ok::<_, FfiError>((Arc::new(entry), (std::ptr::null_mut(), 0)))
+                Ok::<_, FfiError>((entry, (std::ptr::null_mut(), 0)))
             },
             || {
                 FfiError::Core(Error::AllocationFailed {

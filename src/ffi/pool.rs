@@ -135,12 +135,13 @@ pub(crate) struct NetworkEntry {
 }
 
 static NETWORKS: HandleTable<NetworkEntry> = HandleTable::new(HandleKind::NetworkPool);
-static LOCALS: HandleTable<LocalBufferPool> = HandleTable::new(HandleKind::LocalPool);
+/// Local pools are `Arc`s: an output view keeps its pool.
+static LOCALS: HandleTable<Arc<LocalBufferPool>> = HandleTable::new(HandleKind::LocalPool);
 
 /// The local pool a live handle names (for the output views that take their pages from it).
 pub(crate) fn local_pool_of(
     pool: memseg_local_pool,
-) -> Result<Ref<'static, LocalBufferPool>, FfiError> {
+) -> Result<Ref<'static, Arc<LocalBufferPool>>, FfiError> {
     Ok(LOCALS.get(pool.bits)?)
 }
 
@@ -194,7 +195,7 @@ pub unsafe extern "C" fn memseg_network_pool_new(
                     pool,
                     exclusive: Mutex::new(HashMap::new()),
                 };
-                Ok::<_, FfiError>((Arc::new(entry), (std::ptr::null_mut(), 0)))
+                Ok::<_, FfiError>((entry, (std::ptr::null_mut(), 0)))
             },
             || no_free_handles("network pool"),
         )?;

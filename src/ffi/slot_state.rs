@@ -22,7 +22,9 @@ const READERS: u64 = (1 << 32) - 1;
 const LIVE: u64 = 1 << 32;
 /// The object was removed, but a lookup still uses it: the last one out drops it.
 const FREEING: u64 = 1 << 33;
-const GENERATION_SHIFT: u32 = 34;
+/// A removal is deciding whether to go ahead (lookups go on meanwhile; other removals wait).
+const REMOVING: u64 = 1 << 34;
+const GENERATION_SHIFT: u32 = 35;
 
 /// What [`SlotState::claim`] found.
 #[derive(Debug, PartialEq, Eq)]
@@ -32,8 +34,6 @@ pub(crate) enum Claim {
     Alone,
     /// Other lookups are in the slot: it is marked, and whoever leaves last finishes.
     Shared,
-    /// The object was removed by another thread first.
-    Gone,
 }
 
 /// A snapshot of a slot's state word.
@@ -55,10 +55,10 @@ impl Snapshot {
         self.0 & FREEING != 0
     }
 
-    /// Whether this is the live object of `generation` (the lookup count aside).
+    /// Whether this is the live object of `generation` (lookups and a pending removal aside).
     #[inline(always)]
     pub(crate) fn is_live_as(self, generation: u64) -> bool {
-        self.0 & !READERS == generation << GENERATION_SHIFT | LIVE
+        self.0 & !(READERS | REMOVING) == generation << GENERATION_SHIFT | LIVE
     }
 }
 
@@ -122,26 +122,32 @@ impl SlotState {
             .is_ok()
     }
 
-    /// Removes the live object of `generation`, by a caller that has entered the slot (and
-    /// gives that entry up unless the answer is [`Claim::Shared`], where the caller leaves
-    /// as usual). Exactly one remover of a live object gets `Alone` or `Shared`.
-    pub(crate) fn claim(&self, generation: u64) -> Claim {
+    /// Starts a removal of the live object of `generation`, by a caller that has entered
+    /// the slot, once no other removal is deciding (it waits for one that is). `None`:
+    /// another removal took the object first.
+    pub(crate) fn begin_removal(&self, generation: u64) -> Option<Removal<'_>> {
         let mut current = self.0.load(Ordering::Relaxed);
+        let mut spins = 0u32;
         loop {
             if !Snapshot(current).is_live_as(generation) {
-                return Claim::Gone;
+                return None;
             }
-            let (next, claim) = if current & READERS == 1 {
-                (next_generation(generation), Claim::Alone)
-            } else {
-                (current & !LIVE | FREEING, Claim::Shared)
-            };
-            // AcqRel: `Alone` drops the object, after every other lookup's last use.
-            match self
-                .0
-                .compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Relaxed)
-            {
-                Ok(_) => return claim,
+            if current & REMOVING != 0 {
+                // Another removal is running its check: short, and never waits for lookups.
+                spins += 1;
+                wait(spins);
+                current = self.0.load(Ordering::Relaxed);
+                continue;
+            }
+            // Acquire: the previous removal's check (it may have changed the object, as a
+            // buffer's reference count) comes before this one.
+            match self.0.compare_exchange_weak(
+                current,
+                current | REMOVING,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(Removal(self)),
                 Err(now) => current = now,
             }
         }
@@ -152,6 +158,60 @@ impl SlotState {
     pub(crate) fn set_live(&self, generation: u64) {
         self.0
             .store(generation << GENERATION_SHIFT | LIVE, Ordering::Relaxed);
+    }
+}
+
+/// A removal deciding whether to go ahead: [`claim`](Removal::claim) removes the object;
+/// dropping it instead (the check refused, or panicked) leaves the object live.
+pub(crate) struct Removal<'a>(&'a SlotState);
+
+impl Removal<'_> {
+    /// Removes the live object (the caller's entry is given up unless the answer is
+    /// [`Claim::Shared`], where the caller leaves as usual).
+    pub(crate) fn claim(self) -> Claim {
+        let state = std::mem::ManuallyDrop::new(self).0;
+        let mut current = state.0.load(Ordering::Relaxed);
+        loop {
+            debug_assert!(current & REMOVING != 0 && current & LIVE != 0);
+            let (next, claim) = if current & READERS == 1 {
+                (
+                    next_generation(Snapshot(current).generation()),
+                    Claim::Alone,
+                )
+            } else {
+                (current & !(LIVE | REMOVING) | FREEING, Claim::Shared)
+            };
+            // AcqRel: `Alone` drops the object, after every other lookup's last use.
+            match state
+                .0
+                .compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return claim,
+                Err(now) => current = now,
+            }
+        }
+    }
+}
+
+impl Drop for Removal<'_> {
+    fn drop(&mut self) {
+        // Release: this removal's check comes before the next one's.
+        self.0.0.fetch_and(!REMOVING, Ordering::Release);
+    }
+}
+
+/// Waits a little for another thread (a removal's check) to finish.
+fn wait(spins: u32) {
+    #[cfg(loom)]
+    {
+        let _ = spins;
+        loom::thread::yield_now();
+    }
+    #[cfg(not(loom))]
+    if spins < 64 {
+        std::hint::spin_loop();
+    } else {
+        std::thread::yield_now();
     }
 }
 
@@ -173,9 +233,14 @@ mod tests {
         assert_eq!(state.enter(2), Err(false), "older generation");
         state.enter(3).unwrap();
         state.enter(3).unwrap();
-        assert_eq!(state.claim(3), Claim::Shared);
+        let removal = state.begin_removal(3).unwrap();
+        state
+            .enter(3)
+            .expect("lookups go on while a removal decides");
+        assert!(!state.leave());
+        assert_eq!(removal.claim(), Claim::Shared);
         assert!(state.load(Ordering::Relaxed).is_freeing());
-        assert_eq!(state.claim(3), Claim::Gone);
+        assert!(state.begin_removal(3).is_none(), "removed already");
         assert_eq!(state.enter(3), Err(false), "removed: no new lookups");
         assert!(!state.leave(), "one lookup still in");
         assert!(state.leave(), "the last one out finishes");
@@ -189,7 +254,12 @@ mod tests {
         let state = SlotState::new(1);
         state.publish();
         state.enter(1).unwrap();
-        assert_eq!(state.claim(1), Claim::Alone);
+        drop(state.begin_removal(1).unwrap());
+        assert!(
+            state.load(Ordering::Relaxed).is_live_as(1),
+            "an abandoned removal"
+        );
+        assert_eq!(state.begin_removal(1).unwrap().claim(), Claim::Alone);
         assert_eq!(state.load(Ordering::Relaxed).generation(), 2);
         assert_eq!(state.enter(1), Err(false));
     }
@@ -199,7 +269,8 @@ mod tests {
         let state = SlotState::new(0);
         state.set_live((1 << 24) - 1);
         state.enter((1 << 24) - 1).unwrap();
-        assert_eq!(state.claim((1 << 24) - 1), Claim::Alone);
+        let removal = state.begin_removal((1 << 24) - 1).unwrap();
+        assert_eq!(removal.claim(), Claim::Alone);
         assert_eq!(state.load(Ordering::Relaxed).generation(), 1 << 24);
     }
 }
@@ -218,6 +289,9 @@ mod loom_model {
         state: SlotState,
         /// 1 while the object exists, 0 once dropped.
         object: UnsafeCell<usize>,
+        /// References to the object that each removal counts down (as a buffer's), the last
+        /// one removing it: changed only in a removal's check.
+        refs: UnsafeCell<usize>,
     }
 
     // SAFETY: the cell is what the model checks: loom fails any access to it that the slot
@@ -255,16 +329,16 @@ mod loom_model {
 
         fn remove(&self) -> bool {
             match self.state.enter(1) {
-                Ok(()) => match self.state.claim(1) {
-                    Claim::Alone => {
+                Ok(()) => match self.state.begin_removal(1).map(Removal::claim) {
+                    Some(Claim::Alone) => {
                         self.drop_object();
                         true
                     }
-                    Claim::Shared => {
+                    Some(Claim::Shared) => {
                         self.leave();
                         true
                     }
-                    Claim::Gone => {
+                    None => {
                         self.leave();
                         false
                     }
@@ -277,6 +351,30 @@ mod loom_model {
             }
         }
 
+        /// Releases one reference: removes the object with the last one.
+        fn release(&self) -> bool {
+            let Ok(()) = self.state.enter(1) else {
+                panic!("released after the last reference");
+            };
+            let removal = self.state.begin_removal(1).expect("live while referenced");
+            let last = self.refs.with_mut(|refs| {
+                // SAFETY: loom checks that removals' checks do not overlap.
+                let refs = unsafe { &mut *refs };
+                *refs -= 1;
+                *refs == 0
+            });
+            if last {
+                match removal.claim() {
+                    Claim::Alone => self.drop_object(),
+                    Claim::Shared => self.leave(),
+                }
+            } else {
+                drop(removal);
+                self.leave();
+            }
+            last
+        }
+
         fn dropped(&self) -> bool {
             // SAFETY: as above.
             self.object.with(|object| unsafe { *object }) == 0
@@ -287,6 +385,7 @@ mod loom_model {
         let slot = Arc::new(Slot {
             state: SlotState::new(1),
             object: UnsafeCell::new(1),
+            refs: UnsafeCell::new(2),
         });
         slot.state.publish();
         slot
@@ -313,6 +412,21 @@ mod loom_model {
             for r in readers {
                 r.join().unwrap();
             }
+            assert_finished(&slot);
+        });
+    }
+
+    #[test]
+    fn removal_checks_run_one_at_a_time() {
+        loom::model(|| {
+            let slot = live_slot();
+            let other = {
+                let slot = Arc::clone(&slot);
+                thread::spawn(move || slot.release())
+            };
+            let here = slot.release();
+            let there = other.join().unwrap();
+            assert!(here ^ there, "the last reference removes");
             assert_finished(&slot);
         });
     }
