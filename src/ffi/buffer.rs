@@ -146,7 +146,8 @@ pub extern "C" fn memseg_buffer_release(buffer: memseg_buffer) -> memseg_status 
             return Ok(());
         }
         let released = BUFFERS.remove_if(buffer.bits, |entry| {
-            // Under the handle's lock: the last reference removes it, others only count down.
+            // Removals of a handle check one at a time: the last reference removes it, others
+            // only count down.
             if entry.refs.fetch_sub(1, Ordering::AcqRel) == 1 {
                 Ok(())
             } else {
