@@ -317,17 +317,19 @@ static void test_is_freed(void) {
 
 /*
  * A handle that was never issued is MEMSEG_STATUS_INVALID_HANDLE ("a handle that was never
- * issued"), also when it names a slot that exists: here the generation right after a freed
- * handle's, which is not issued until the slot is reused. (memseg 0.1.0 calls it stale, and
- * memseg_segment_is_freed() says it was freed: see refuse() in src/ffi/handle.rs.)
+ * issued"), also when it names a slot that exists: here a generation two after a freed
+ * handle's, which is not issued until the slot is reused twice (a freed slot is the next one
+ * handed out, so the check's own segment takes the generation right after). (memseg 0.1.0
+ * calls it stale, and memseg_segment_is_freed() says it was freed: see refuse() in
+ * src/ffi/handle.rs.)
  */
 static void test_never_issued_generation_of_existing_slot(void) {
   memseg_segment segment = mt_heap(8);
   memseg_segment next;
   mt_free(segment);
-  next = with_generation(segment, generation_of(segment) + 1);
+  next = with_generation(segment, generation_of(segment) + 2);
   check_refused_everywhere(next, MEMSEG_STATUS_INVALID_HANDLE,
-                           "next generation of a freed slot (never issued)");
+                           "a later generation of a freed slot (never issued)");
   CHECK_STATUS(memseg_segment_free(next), MEMSEG_STATUS_INVALID_HANDLE);
 }
 

@@ -1,6 +1,8 @@
 //! Segments through the C ABI from many threads at once: allocation, access and freeing
 //! run concurrently, handles never collide, the live count balances, double frees race
 //! to exactly one success, and a reader racing a free sees `Ok` or `StaleHandle`.
+//! Buffer handles too: retains and releases racing the owner's release recycle each buffer
+//! once.
 //!
 //! The tests of this file share the process-wide live count, so they take `SERIAL` to run
 //! one at a time.
@@ -327,4 +329,74 @@ fn a_reader_racing_a_free_sees_ok_or_stale_handle_and_nothing_else() {
     );
     assert_eq!(live_count(), before);
     assert_eq!(pool, expected, "nobody wrote the host's memory");
+}
+
+/// Buffer handles from a local pool, retained and released by several threads while their
+/// owner releases its reference and publishes new ones: a retain sees `Ok` or
+/// `StaleHandle`, a release after an `Ok` retain is always `Ok`, and every buffer goes back to
+/// the pool exactly once.
+#[test]
+fn threads_retaining_and_releasing_shared_buffer_handles_recycle_each_buffer_once() {
+    let _serial = serial();
+    const CELLS: usize = 3;
+    let (mut net, mut local) = (memseg_network_pool::default(), memseg_local_pool::default());
+    let config = memseg_local_pool_config {
+        min: 8,
+        max: 8,
+        ..Default::default()
+    };
+    // SAFETY: valid config and out pointers.
+    unsafe {
+        ok(memseg_network_pool_new(8, 4096, 0, &mut net));
+        ok(memseg_local_pool_new(net, &config, &mut local));
+    }
+    let request = || {
+        let mut buffer = memseg_buffer::default();
+        // SAFETY: `buffer` is a writable out parameter.
+        ok(unsafe { memseg_local_pool_request(local, &mut buffer) });
+        buffer.bits
+    };
+    let in_use = || {
+        let mut stats = memseg_local_pool_counters::default();
+        // SAFETY: `stats` is a writable out parameter.
+        ok(unsafe { memseg_local_pool_stats(local, &mut stats) });
+        stats.in_use
+    };
+    let cells: Vec<AtomicU64> = (0..CELLS).map(|_| AtomicU64::new(request())).collect();
+    let done = AtomicBool::new(false);
+    thread::scope(|s| {
+        for t in 0..THREADS - 1 {
+            let (cells, done) = (&cells, &done);
+            s.spawn(move || {
+                let mut step = t;
+                while !done.load(Ordering::Acquire) {
+                    let buffer = memseg_buffer {
+                        bits: cells[step % CELLS].load(Ordering::Acquire),
+                    };
+                    step += 1;
+                    match memseg_buffer_retain(buffer) {
+                        memseg_status::Ok => ok(memseg_buffer_release(buffer)),
+                        status => assert_eq!(status, memseg_status::StaleHandle),
+                    }
+                }
+            });
+        }
+        for round in 0..ROUNDS {
+            let cell = &cells[round % CELLS];
+            let old = memseg_buffer {
+                bits: cell.swap(request(), Ordering::AcqRel),
+            };
+            ok(memseg_buffer_release(old));
+        }
+        done.store(true, Ordering::Release);
+    });
+    assert_eq!(in_use(), CELLS, "only the published buffers are out");
+    for cell in &cells {
+        ok(memseg_buffer_release(memseg_buffer {
+            bits: cell.load(Ordering::Relaxed),
+        }));
+    }
+    assert_eq!(in_use(), 0, "every buffer went back once");
+    ok(memseg_local_pool_destroy(local));
+    ok(memseg_network_pool_destroy(net));
 }

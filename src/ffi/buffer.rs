@@ -6,10 +6,10 @@
 //! once no slice shares it either. A slice is a handle of its own that shares the segment.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use super::args::{answer, byte_buffer, checked_out, host_bytes, host_bytes_mut, write_out};
-use super::handle::{HandleError, HandleKind, HandleTable};
+use super::handle::{HandleError, HandleKind, HandleTable, Ref};
 use super::status::{FfiError, memseg_status};
 use crate::error::Error;
 use crate::ffi_boundary;
@@ -79,10 +79,10 @@ pub(crate) fn register_buffer(buffer: Buffer) -> Result<memseg_buffer, FfiError>
     let bits = BUFFERS.insert_with(
         || {
             Ok::<_, FfiError>((
-                Arc::new(BufferEntry {
+                BufferEntry {
                     buffer,
                     refs: AtomicU32::new(1),
-                }),
+                },
                 (std::ptr::null_mut(), 0),
             ))
         },
@@ -93,13 +93,13 @@ pub(crate) fn register_buffer(buffer: Buffer) -> Result<memseg_buffer, FfiError>
 
 pub(crate) fn register_builder(builder: BufferBuilder) -> Result<memseg_buffer_builder, FfiError> {
     let bits = BUILDERS.insert_with(
-        || Ok::<_, FfiError>((Arc::new(Mutex::new(builder)), (std::ptr::null_mut(), 0))),
+        || Ok::<_, FfiError>((Mutex::new(builder), (std::ptr::null_mut(), 0))),
         || no_free_handles("buffer builder"),
     )?;
     Ok(memseg_buffer_builder { bits })
 }
 
-fn buffer_of(buffer: memseg_buffer) -> Result<Arc<BufferEntry>, FfiError> {
+fn buffer_of(buffer: memseg_buffer) -> Result<Ref<'static, BufferEntry>, FfiError> {
     Ok(BUFFERS.get(buffer.bits)?)
 }
 
@@ -107,7 +107,7 @@ fn buffer_of(buffer: memseg_buffer) -> Result<Arc<BufferEntry>, FfiError> {
 /// `memseg_record_serializer_copy_to_builder()`).
 pub(crate) fn builder_of(
     builder: memseg_buffer_builder,
-) -> Result<Arc<Mutex<BufferBuilder>>, FfiError> {
+) -> Result<Ref<'static, Mutex<BufferBuilder>>, FfiError> {
     Ok(BUILDERS.get(builder.bits)?)
 }
 
@@ -146,7 +146,8 @@ pub extern "C" fn memseg_buffer_release(buffer: memseg_buffer) -> memseg_status 
             return Ok(());
         }
         let released = BUFFERS.remove_if(buffer.bits, |entry| {
-            // Under the handle's lock: the last reference removes it, others only count down.
+            // Removals of a handle check one at a time: the last reference removes it, others
+            // only count down.
             if entry.refs.fetch_sub(1, Ordering::AcqRel) == 1 {
                 Ok(())
             } else {
@@ -519,7 +520,7 @@ pub unsafe extern "C" fn memseg_buffer_builder_create_consumer(
             }
         };
         let bits = CONSUMERS.insert_with(
-            || Ok::<_, FfiError>((Arc::new(Mutex::new(consumer)), (std::ptr::null_mut(), 0))),
+            || Ok::<_, FfiError>((Mutex::new(consumer), (std::ptr::null_mut(), 0))),
             || no_free_handles("buffer consumer"),
         )?;
         // SAFETY: `out` was checked non-null; the caller promises it is writable.

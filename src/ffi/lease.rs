@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::args::{checked_out, write_out};
-use super::handle::{HandleError, HandleKind, HandleTable};
+use super::handle::{HandleError, HandleKind, HandleTable, Ref};
 use super::manager::{close_lease_entry, manager_entry, memseg_manager};
 use super::segment::{Lender, lend, lent_region, memseg_segment, take_back};
 use super::status::{FfiError, memseg_status};
@@ -103,7 +103,7 @@ pub(crate) static LEASES: HandleTable<LeaseEntry> = HandleTable::new(HandleKind:
 
 static NEXT_LENDER: AtomicU64 = AtomicU64::new(1);
 
-fn lease_entry(lease: memseg_lease) -> Result<Arc<LeaseEntry>, FfiError> {
+fn lease_entry(lease: memseg_lease) -> Result<Ref<'static, LeaseEntry>, FfiError> {
     Ok(LEASES.get(lease.bits)?)
 }
 
@@ -224,7 +224,7 @@ pub unsafe extern "C" fn memseg_lease_open(
                     manager_bits: manager.bits,
                     pages: Mutex::new(PageMap::default()),
                 };
-                Ok::<_, FfiError>((Arc::new(lease_entry), (std::ptr::null_mut(), 0)))
+                Ok::<_, FfiError>((lease_entry, (std::ptr::null_mut(), 0)))
             },
             || {
                 FfiError::Core(Error::AllocationFailed {
@@ -493,7 +493,7 @@ pub unsafe extern "C" fn memseg_lease_transfer(
         let out = checked_out(out_page, "out_page")?;
         let source = lease_entry(from)?;
         let target = lease_entry(to)?;
-        if Arc::ptr_eq(&source, &target) {
+        if std::ptr::eq(&*source, &*target) {
             // Only checks that the lease holds it.
             lent_region(page, source.lender_id)?;
             // SAFETY: `out` was checked non-null; the caller promises it is writable.

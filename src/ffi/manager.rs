@@ -3,10 +3,10 @@
 //! plan in `shared.rs` and `plan.rs`.
 
 use std::ffi::c_char;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use super::args::{checked_out, write_out};
-use super::handle::{HandleError, HandleKind, HandleTable};
+use super::handle::{HandleError, HandleKind, HandleTable, Ref};
 use super::lease::{LEASES, LeaseEntry, reclaim_pages};
 use super::status::{FfiError, memseg_status};
 use crate::error::Error;
@@ -106,7 +106,9 @@ pub(crate) struct ManagerEntry {
 
 pub(crate) static MANAGERS: HandleTable<ManagerEntry> = HandleTable::new(HandleKind::Manager);
 
-pub(crate) fn manager_entry(manager: memseg_manager) -> Result<Arc<ManagerEntry>, FfiError> {
+pub(crate) fn manager_entry(
+    manager: memseg_manager,
+) -> Result<Ref<'static, ManagerEntry>, FfiError> {
     Ok(MANAGERS.get(manager.bits)?)
 }
 
@@ -204,7 +206,7 @@ pub unsafe extern "C" fn memseg_manager_new(
                     manager,
                     leases: Mutex::new(Vec::new()),
                 };
-                Ok::<_, FfiError>((Arc::new(entry), (std::ptr::null_mut(), 0)))
+                Ok::<_, FfiError>((entry, (std::ptr::null_mut(), 0)))
             },
             || {
                 FfiError::Core(Error::AllocationFailed {

@@ -32,6 +32,7 @@ pub mod segment;
 pub mod segment_typed;
 pub mod serialization;
 pub mod shared;
+mod slot_state;
 pub mod sort;
 pub mod status;
 pub mod version;

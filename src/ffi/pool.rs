@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::args::{checked_out, write_out};
 use super::buffer::{memseg_buffer, memseg_buffer_builder, register_buffer, register_builder};
-use super::handle::{HandleKind, HandleTable};
+use super::handle::{HandleKind, HandleTable, Ref};
 use super::segment::{Lender, lend, lent_region, memseg_segment, take_back};
 use super::status::{FfiError, memseg_status};
 use crate::error::Error;
@@ -135,10 +135,13 @@ pub(crate) struct NetworkEntry {
 }
 
 static NETWORKS: HandleTable<NetworkEntry> = HandleTable::new(HandleKind::NetworkPool);
-static LOCALS: HandleTable<LocalBufferPool> = HandleTable::new(HandleKind::LocalPool);
+/// Local pools are `Arc`s: an output view keeps its pool.
+static LOCALS: HandleTable<Arc<LocalBufferPool>> = HandleTable::new(HandleKind::LocalPool);
 
 /// The local pool a live handle names (for the output views that take their pages from it).
-pub(crate) fn local_pool_of(pool: memseg_local_pool) -> Result<Arc<LocalBufferPool>, FfiError> {
+pub(crate) fn local_pool_of(
+    pool: memseg_local_pool,
+) -> Result<Ref<'static, Arc<LocalBufferPool>>, FfiError> {
     Ok(LOCALS.get(pool.bits)?)
 }
 
@@ -192,7 +195,7 @@ pub unsafe extern "C" fn memseg_network_pool_new(
                     pool,
                     exclusive: Mutex::new(HashMap::new()),
                 };
-                Ok::<_, FfiError>((Arc::new(entry), (std::ptr::null_mut(), 0)))
+                Ok::<_, FfiError>((entry, (std::ptr::null_mut(), 0)))
             },
             || no_free_handles("network pool"),
         )?;

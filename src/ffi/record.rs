@@ -2,7 +2,7 @@
 //! records into consecutive segments, the record deserializer gives them back whole.
 
 use std::ptr::NonNull;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use super::args::{checked_out, host_bytes, write_out};
 use super::buffer::{builder_of, memseg_buffer_builder};
@@ -70,7 +70,7 @@ static SERIALIZERS: HandleTable<Mutex<RecordSerializer>> =
 static DESERIALIZERS: HandleTable<Mutex<FfiDeserializer>> =
     HandleTable::new(HandleKind::RecordDeserializer);
 
-fn lock<T>(object: &Arc<Mutex<T>>) -> MutexGuard<'_, T> {
+fn lock<T>(object: &Mutex<T>) -> MutexGuard<'_, T> {
     object.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -115,7 +115,7 @@ pub unsafe extern "C" fn memseg_record_serializer_new(
         let bits = SERIALIZERS.insert_with(
             || {
                 let ser = RecordSerializer::new();
-                Ok::<_, FfiError>((Arc::new(Mutex::new(ser)), (std::ptr::null_mut(), 0)))
+                Ok::<_, FfiError>((Mutex::new(ser), (std::ptr::null_mut(), 0)))
             },
             || no_free_handles("record serializer"),
         )?;
@@ -275,7 +275,7 @@ pub unsafe extern "C" fn memseg_record_deserializer_new(
                     inner: RecordDeserializer::new(max_record_len),
                     current: None,
                 };
-                Ok::<_, FfiError>((Arc::new(Mutex::new(de)), (std::ptr::null_mut(), 0)))
+                Ok::<_, FfiError>((Mutex::new(de), (std::ptr::null_mut(), 0)))
             },
             || no_free_handles("record deserializer"),
         )?;

@@ -114,7 +114,7 @@ fn register(make: impl FnOnce() -> Result<Segment, Error>) -> Result<memseg_segm
         || {
             let segment = make()?;
             let hot = (segment.region().as_ptr(), segment.size());
-            Ok::<_, FfiError>((Arc::new(SegmentEntry::Owned(segment)), hot))
+            Ok::<_, FfiError>((SegmentEntry::Owned(segment), hot))
         },
         no_free_handles,
     )?;
@@ -134,7 +134,7 @@ pub(crate) unsafe fn lend(
     let bits = SEGMENTS.insert_with(
         || {
             let entry = SegmentEntry::Lent { kind, lender };
-            Ok::<_, FfiError>((Arc::new(entry), (region.as_ptr(), region.len())))
+            Ok::<_, FfiError>((entry, (region.as_ptr(), region.len())))
         },
         no_free_handles,
     )?;

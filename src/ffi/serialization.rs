@@ -2,7 +2,7 @@
 //! and `DataInputDeserializer`). Typed writes and reads are generated into `view_typed.rs`.
 
 use std::ffi::c_char;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use super::args::{checked_out, host_bytes, host_bytes_mut, write_out};
 use super::handle::{HandleKind, HandleTable};
@@ -44,7 +44,7 @@ pub(crate) static BUFFERS: HandleTable<Mutex<SerializationBuffer>> =
 static READERS: HandleTable<Mutex<SerializationReader<Vec<u8>>>> =
     HandleTable::new(HandleKind::SerializationReader);
 
-fn lock<T>(object: &Arc<Mutex<T>>) -> MutexGuard<'_, T> {
+fn lock<T>(object: &Mutex<T>) -> MutexGuard<'_, T> {
     object.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -136,7 +136,7 @@ pub unsafe extern "C" fn memseg_serialization_buffer_new(
         let bits = BUFFERS.insert_with(
             || {
                 let buffer = SerializationBuffer::new(initial_size)?;
-                Ok::<_, FfiError>((Arc::new(Mutex::new(buffer)), (std::ptr::null_mut(), 0)))
+                Ok::<_, FfiError>((Mutex::new(buffer), (std::ptr::null_mut(), 0)))
             },
             || no_free_handles("serialization buffer"),
         )?;
@@ -304,7 +304,7 @@ pub unsafe extern "C" fn memseg_serialization_reader_new(
         let bits = READERS.insert_with(
             || {
                 let reader = SerializationReader::new(copy);
-                Ok::<_, FfiError>((Arc::new(Mutex::new(reader)), (std::ptr::null_mut(), 0)))
+                Ok::<_, FfiError>((Mutex::new(reader), (std::ptr::null_mut(), 0)))
             },
             || no_free_handles("serialization reader"),
         )?;

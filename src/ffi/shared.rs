@@ -3,7 +3,7 @@
 
 use std::ffi::{CStr, c_char, c_void};
 use std::ptr::NonNull;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use super::args::{checked_out, write_out};
 use super::handle::{HandleError, HandleKind, HandleTable};
@@ -112,10 +112,7 @@ pub unsafe extern "C" fn memseg_shared_acquire(
                         }
                     },
                 )?;
-                Ok::<_, FfiError>((
-                    Arc::new(Mutex::new(Some(resource))),
-                    (std::ptr::null_mut(), 0),
-                ))
+                Ok::<_, FfiError>((Mutex::new(Some(resource)), (std::ptr::null_mut(), 0)))
             },
             || {
                 FfiError::Core(Error::AllocationFailed {

@@ -279,7 +279,7 @@ fn register(config: &memseg_sort_config, supply: PageSupply) -> Result<memseg_so
     let bits = SORTERS.insert_with(
         || {
             let sorter = build(config, supply)?;
-            Ok::<_, FfiError>((Arc::new(Mutex::new(sorter)), (std::ptr::null_mut(), 0)))
+            Ok::<_, FfiError>((Mutex::new(sorter), (std::ptr::null_mut(), 0)))
         },
         || {
             FfiError::Core(Error::AllocationFailed {

@@ -247,7 +247,7 @@ fn no_free_handles(what: &str) -> FfiError {
     })
 }
 
-fn lock<T>(object: &Arc<Mutex<T>>) -> MutexGuard<'_, T> {
+fn lock<T>(object: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic inside a call is caught at the boundary; the object's own operations leave it
     // consistent, so a poisoned lock is still usable.
     object.lock().unwrap_or_else(|e| e.into_inner())
@@ -520,7 +520,7 @@ fn register_output_view(source: HandleSource) -> Result<memseg_output_view, FfiE
             let view = FfiOutputView {
                 view: OutputView::new(source),
             };
-            Ok::<_, FfiError>((Arc::new(Mutex::new(view)), (std::ptr::null_mut(), 0)))
+            Ok::<_, FfiError>((Mutex::new(view), (std::ptr::null_mut(), 0)))
         },
         || no_free_handles("output view"),
     )?;
@@ -581,7 +581,7 @@ pub unsafe extern "C" fn memseg_output_view_new_on_local_pool(
         let id = (HandleKind::OutputView as u64) << 56
             | NEXT_POOL_LENDER.fetch_add(1, Ordering::Relaxed);
         let pages = PoolPages {
-            pool,
+            pool: Arc::clone(&pool),
             lender: Lender {
                 id,
                 what: Arc::from(format!("an output view on a local buffer pool ({id:#x})")),
@@ -914,7 +914,7 @@ pub unsafe extern "C" fn memseg_input_view_new(
         let bits = INPUT_VIEWS.insert_with(
             || {
                 let view = FfiInputView { view, handles };
-                Ok::<_, FfiError>((Arc::new(Mutex::new(view)), (std::ptr::null_mut(), 0)))
+                Ok::<_, FfiError>((Mutex::new(view), (std::ptr::null_mut(), 0)))
             },
             || no_free_handles("input view"),
         )?;
