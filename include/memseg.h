@@ -846,8 +846,8 @@ typedef struct memseg_sort_config {
   void *compare_ctx;
   /**
    * Directory for spill files (a NUL-terminated path, copied); NULL for the system's
-   * temporary directory (`TMPDIR`, else `/tmp`). Each file is unlinked as soon as it is
-   * created: the directory does not list it, and holds none after a crash.
+   * temporary directory (`TMPDIR`, else `/tmp`). Each file has no name (or is unlinked as
+   * soon as it is created): the directory does not list it, and holds none after a crash.
    */
   const char *temp_dir;
 } memseg_sort_config;
@@ -857,9 +857,10 @@ typedef struct memseg_sort_config {
  * `memseg_sorter_finish()` come out in key order from `memseg_sorter_next()`.
  *
  * Create with `memseg_sorter_new()`; the caller owns the sorter and must free it with
- * `memseg_sorter_free()`, which also frees its temporary files (which are unlinked as soon as
- * they are created, so a process that dies leaves none behind). Calls on one sorter are
- * serialized by a lock inside it and may come from any thread, but the sorter is a single
+ * `memseg_sorter_free()`, which also frees its temporary files (which have no name, or are
+ * unlinked as soon as they are created where the file system cannot do that, so a process
+ * that dies leaves none behind). Calls on one sorter are serialized by a lock inside it and
+ * may come from any thread, but the sorter is a single
  * stream: use it from one thread at a time.
  */
 typedef struct memseg_sorter {

@@ -1,7 +1,7 @@
 //! Spill files: temporary files of whole-page blocks, written and read one page at a time.
 //!
-//! A [`SpillDir`] makes uniquely named files in a directory and unlinks each right after
-//! creating it: a [`SpillFile`] is an open descriptor of a file with no name, whose space the
+//! A [`SpillDir`] makes files without a name in a directory (`O_TMPFILE`), or, where the
+//! file system cannot, uniquely named files it unlinks right after creating them: a [`SpillFile`] is an open descriptor of a file with no name, whose space the
 //! system frees when the descriptor is closed (the file dropped) — on success, on error, on
 //! close, and when the process is killed or crashes, which leaves nothing behind in the
 //! directory. [`RunWriter`]
@@ -110,8 +110,54 @@ impl SpillDir {
         &self.dir
     }
 
-    /// Creates a new, empty spill file with a name no other file has.
+    /// Creates a new, empty spill file: a file without a name (`O_TMPFILE`) where the file
+    /// system makes them, else one with a name no other file has, removed at once. Either way
+    /// nothing is left in the directory once the file is dropped or the process dies.
     pub fn create(&self) -> Result<SpillFile> {
+        match self.create_unnamed() {
+            Some(spill) => Ok(spill),
+            None => self.create_named(),
+        }
+    }
+
+    /// A file that never has a name, so no crash at any moment leaves it behind; `None` where
+    /// the file system (or kernel) has no `O_TMPFILE`, or refuses it for any other reason,
+    /// which the named path then reports.
+    fn create_unnamed(&self) -> Option<SpillFile> {
+        let open = |flags: i32| {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .custom_flags(libc::O_TMPFILE | flags)
+                .open(&self.dir)
+        };
+        let mut direct = self.direct;
+        let mut opened = open(if direct { libc::O_DIRECT } else { 0 });
+        if direct && opened.is_err() {
+            direct = false; // perhaps the file system has no direct I/O
+            opened = open(0);
+        }
+        let file = opened.ok()?;
+        let mut spill = SpillFile {
+            path: self.dir.join("(unnamed spill file)"),
+            file,
+            len: 0,
+            fault: self.fault.clone(),
+            direct,
+            buffered_reader: None,
+            linked: false,
+        };
+        if direct {
+            // The second descriptor can only come through the first one's /proc entry; a
+            // direct file without it reads through its own descriptor.
+            let through_fd = format!("/proc/self/fd/{}", spill.file.as_raw_fd());
+            spill.buffered_reader = File::open(through_fd).ok().map(advise_sequential);
+        }
+        Some(spill)
+    }
+
+    /// A file with a name no other file has, whose name is removed as soon as it is open.
+    fn create_named(&self) -> Result<SpillFile> {
         static PROCESS_SEQ: AtomicU64 = AtomicU64::new(0);
         loop {
             let name = format!(
@@ -142,6 +188,13 @@ impl SpillDir {
             }
         }
     }
+}
+
+/// `reader` with the advice that it is read from start to end.
+fn advise_sequential(reader: File) -> File {
+    // SAFETY: an advice call on a descriptor we own; it touches no memory.
+    let _ = unsafe { libc::posix_fadvise(reader.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL) };
+    reader
 }
 
 /// A temporary file, unlinked as soon as it is created, whose space is freed when it is
@@ -182,11 +235,7 @@ impl SpillFile {
         if direct {
             let reader = File::open(&spill.path)
                 .map_err(|e| io_error("opening spill file to read", &spill.path, &e))?;
-            // SAFETY: an advice call on a descriptor we own; it touches no memory.
-            let _ = unsafe {
-                libc::posix_fadvise(reader.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL)
-            };
-            spill.buffered_reader = Some(reader);
+            spill.buffered_reader = Some(advise_sequential(reader));
         }
         spill.linked = std::fs::remove_file(&spill.path).is_err();
         Ok(spill)
@@ -834,13 +883,14 @@ mod tests {
         }
     }
 
-    /// Whether `fd_path` (a `/proc/self/fd` entry) is still the spill file first named `name`.
+    /// Whether `fd_path` (a `/proc/self/fd` entry) is still a spill file in the directory of
+    /// `name` (the file's name at creation, or its directory's placeholder for an unnamed
+    /// file); each test's directory holds its own files alone.
     fn still_open(fd_path: &Path, name: &Path) -> bool {
-        std::fs::read_link(fd_path).is_ok_and(|target| {
-            target
-                .to_string_lossy()
-                .starts_with(&*name.to_string_lossy())
-        })
+        let dir = name
+            .parent()
+            .expect("a spill file's name is in its directory");
+        std::fs::read_link(fd_path).is_ok_and(|target| target.starts_with(dir))
     }
 
     fn heap_pages(n: usize, size: usize) -> Vec<Segment> {
@@ -871,6 +921,27 @@ mod tests {
             out.push(r.current().to_vec());
         }
         Ok(out)
+    }
+
+    #[test]
+    fn a_named_spill_file_loses_its_name_at_once_and_works() {
+        // The path for file systems without O_TMPFILE, which the directories of these tests
+        // have, so it is taken here by hand.
+        let d = dir();
+        let spill = SpillDir::new(d.path(), None).unwrap();
+        let mut file = spill.create_named().unwrap();
+        let name = file.path().to_path_buf();
+        assert!(name.file_name().unwrap().to_string_lossy().starts_with("memseg-spill-"));
+        assert!(!name.exists(), "unlinked at once");
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0);
+        file.write_page(&[7u8; 512]).unwrap();
+        let mut back = [0u8; 512];
+        file.read_page(0, &mut back, false).unwrap();
+        assert_eq!((file.len(), back), (512, [7u8; 512]));
+        let path = file.descriptor_path();
+        assert!(still_open(&path, &name));
+        drop(file);
+        assert!(!still_open(&path, &name), "closed on drop");
     }
 
     #[test]

@@ -14,9 +14,10 @@
 //! there are more runs than that, passes merge groups of `P - 1` runs into longer runs (written
 //! behind as spills are). Each run is read through as many of the pages as there are for it,
 //! up to 16: a read-ahead thread reads (and checks) its next blocks into the others, half of
-//! them per read, while the merge works on one. Spill files are unlinked as soon as they are
-//! created (nothing is left in the directory if the process dies) and closed, which frees
-//! their space, as soon as they have been read, on error, and when the sorter is dropped. With
+//! them per read, while the merge works on one. Spill files have no name (`O_TMPFILE`, else
+//! they are unlinked as soon as they are created: nothing is left in the directory if the
+//! process dies) and are closed, which frees their space, as soon as they have been read, on
+//! error, and when the sorter is dropped. With
 //! large page-aligned pages (off-heap ones), spill files are written and read with direct I/O,
 //! bypassing the page cache.
 //!
@@ -59,8 +60,8 @@ const TWO_BUFFERS_FROM: usize = 8;
 pub struct SortConfig {
     /// The key and how records compare.
     pub key: KeyConfig,
-    /// Directory for spill files; the system's temporary directory if `None`. Each file is
-    /// unlinked as soon as it is created, so the directory never lists it.
+    /// Directory for spill files; the system's temporary directory if `None`. Each file has
+    /// no name (`O_TMPFILE`, else it is unlinked at once), so the directory never lists it.
     pub temp_dir: Option<PathBuf>,
     /// A write failure to inject into the spill files, for fault tests.
     pub write_fault: Option<Arc<WriteFault>>,
