@@ -931,7 +931,12 @@ mod tests {
         let spill = SpillDir::new(d.path(), None).unwrap();
         let mut file = spill.create_named().unwrap();
         let name = file.path().to_path_buf();
-        assert!(name.file_name().unwrap().to_string_lossy().starts_with("memseg-spill-"));
+        assert!(
+            name.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("memseg-spill-")
+        );
         assert!(!name.exists(), "unlinked at once");
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0);
         file.write_page(&[7u8; 512]).unwrap();
