@@ -18,9 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
-use indicatif::ProgressBar;
 use memseg::{ByteOrder, OffHeapOptions, Segment};
 
 use crate::jobs;
@@ -92,11 +90,7 @@ fn sort_job(args: &DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     pb.finish_and_clear();
     let added = started.elapsed();
-    let spinner = ProgressBar::new_spinner();
-    spinner.set_message("merging runs");
-    spinner.enable_steady_tick(Duration::from_millis(200));
-    sorter.finish()?;
-    spinner.finish_and_clear();
+    jobs::finish_with_spinner(sorter)?;
     let finished = started.elapsed();
     let mut output = Summary::default();
     let pb = jobs::bar(n, "merge+check", false);

@@ -13,6 +13,16 @@ use crate::records::{self, KEY, RECORD, Summary, human};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
+/// Ends the sorter's input (the merge, when it spilled) with a spinner on stderr meanwhile.
+pub fn finish_with_spinner(sorter: &mut ExternalSorter) -> Result<()> {
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_message("merging runs");
+    spinner.enable_steady_tick(Duration::from_millis(200));
+    sorter.finish()?;
+    spinner.finish_and_clear();
+    Ok(())
+}
+
 /// A progress bar on stderr over `len` units (hidden when stderr is not a terminal).
 pub fn bar(len: u64, what: &str, bytes: bool) -> ProgressBar {
     let template = if bytes {
@@ -209,11 +219,7 @@ pub fn sort_cmd(args: &SortArgs) -> Result<()> {
     }
     pb.finish_and_clear();
     let added = started.elapsed();
-    let spinner = ProgressBar::new_spinner();
-    spinner.set_message("merging runs");
-    spinner.enable_steady_tick(Duration::from_millis(200));
-    sorter.finish()?;
-    spinner.finish_and_clear();
+    finish_with_spinner(sorter)?;
     let finished = started.elapsed();
     let mut out = DirectWriter::create(&args.output)
         .map_err(|e| format!("{}: {e}", args.output.display()))?;

@@ -266,14 +266,28 @@ pub unsafe extern "C" fn memseg_sorter_new(
     out_sorter: *mut memseg_sorter,
 ) -> memseg_status {
     ffi_boundary!({
-        let out = checked_out(out_sorter, "out_sorter")?;
-        let config = checked_out(config.cast_mut(), "config")?;
-        // SAFETY: checked non-null; the caller promises it points to a configuration.
-        let config = unsafe { config.as_ptr().read_unaligned() };
-        // SAFETY: `out` was checked non-null; the caller promises it is writable.
-        unsafe { write_out(out, register(&config, PageSupply::Own)?) };
-        Ok(())
+        // SAFETY: the caller's promises, as this function's documentation states them.
+        unsafe { create(config, out_sorter, PageSupply::Own) }
     })
+}
+
+/// The body of both constructors: checks the pointers, builds the sorter on `supply` and
+/// writes its handle.
+///
+/// # Safety
+/// `config` is NULL or points to a configuration; `out_sorter` is NULL or writable.
+unsafe fn create(
+    config: *const memseg_sort_config,
+    out_sorter: *mut memseg_sorter,
+    supply: PageSupply,
+) -> Result<(), FfiError> {
+    let out = checked_out(out_sorter, "out_sorter")?;
+    let config = checked_out(config.cast_mut(), "config")?;
+    // SAFETY: checked non-null; the caller promises it points to a configuration.
+    let config = unsafe { config.as_ptr().read_unaligned() };
+    // SAFETY: `out` was checked non-null; the caller promises it is writable.
+    unsafe { write_out(out, register(&config, supply)?) };
+    Ok(())
 }
 
 fn register(config: &memseg_sort_config, supply: PageSupply) -> Result<memseg_sorter, FfiError> {
@@ -309,13 +323,8 @@ pub unsafe extern "C" fn memseg_sorter_new_on_lease(
     out_sorter: *mut memseg_sorter,
 ) -> memseg_status {
     ffi_boundary!({
-        let out = checked_out(out_sorter, "out_sorter")?;
-        let config = checked_out(config.cast_mut(), "config")?;
-        // SAFETY: checked non-null; the caller promises it points to a configuration.
-        let config = unsafe { config.as_ptr().read_unaligned() };
-        // SAFETY: `out` was checked non-null; the caller promises it is writable.
-        unsafe { write_out(out, register(&config, PageSupply::Lease(lease))?) };
-        Ok(())
+        // SAFETY: the caller's promises, as this function's documentation states them.
+        unsafe { create(config, out_sorter, PageSupply::Lease(lease)) }
     })
 }
 
