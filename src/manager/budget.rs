@@ -1,6 +1,6 @@
 //! The counters every allocation goes through: the manager's budget (bytes charged, never
-//! above the limit) and a lease's pages (held, never above its quota, plus a small cache of
-//! pages the lease released and keeps charged). Kept apart from the rest so that a loom model
+//! above the limit) and a lease's pages (held, plus a small cache of pages the lease released
+//! and keeps charged; together never above its quota). Kept apart from the rest so that a loom model
 //! checks the very code the manager runs:
 //!
 //! ```sh
@@ -9,12 +9,13 @@
 //!
 //! Why a cache: a page allocated and released through the budget costs a budget charge and
 //! uncharge, the free queue's pop and push, and the lease's count. A page a lease keeps after
-//! a release (still charged to it, but not held) is taken back by its next allocation with one
-//! compare-and-swap on the lease's own word, and given back with one more. The cache is small
-//! and never hides budget from others: a charge that does not fit marks the budget short,
-//! takes every lease's cached pages back ([`Budget::charge_or_reclaim`]) and tries again, and
-//! while the budget is short a release keeps nothing ([`LeasePages::put`]).
+//! a release (still charged to it, but not held) is taken back by its next allocation from
+//! the lease's own [`PageCache`], one compare-and-swap each way. The cache is small and never
+//! hides budget from others: a charge that does not fit marks the budget short, takes every
+//! lease's cached pages back ([`Budget::charge_or_reclaim`]) and tries again, and while the
+//! budget is short a release keeps nothing ([`LeasePages::put`]).
 
+use super::page_cache::{CACHE_CAPACITY, PageCache};
 #[cfg(loom)]
 use loom::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::atomic::Ordering;
@@ -114,36 +115,20 @@ impl Budget {
 }
 
 /// Most pages a lease keeps cached.
-pub(crate) const MAX_CACHED_PAGES: usize = 4;
+pub(crate) const MAX_CACHED_PAGES: usize = CACHE_CAPACITY;
 
-/// Bits of a lease's word that count the pages it holds; the rest is its cache.
-const HELD_BITS: u32 = 32;
-const HELD_MASK: u64 = (1 << HELD_BITS) - 1;
-/// The top bit of a lease's word: the lease is closed (it takes no page, caches none).
+/// The top bit of a lease's charge word: the lease is closed (it takes no page).
 const CLOSED: u64 = 1 << 63;
-/// Bits of a lease's word for its cache: between the count and the closed bit.
-const CACHE_BITS: u32 = 63 - HELD_BITS;
 
 /// Why a lease could not count more pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refused {
     /// The quota would be exceeded; the lease holds `held` pages.
     Quota { held: usize },
-    /// More pages than a lease can count at once (2^32 − 1) were asked for, which no budget
-    /// serves either.
+    /// More pages than a lease can count were asked for, which no budget serves either.
     Budget,
     /// The lease is closed.
     Closed,
-}
-
-/// What [`LeasePages::take`] counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Take {
-    /// The cached page taken (already charged to the budget), or `None`: the pages are still
-    /// to be charged to the budget and taken from the free pages.
-    pub(crate) cached: Option<usize>,
-    /// Nothing was charged to the lease before: its pages now share a reference to it.
-    pub(crate) first: bool,
 }
 
 /// Pages to give back to the budget (and, those listed, to the free pages).
@@ -151,7 +136,7 @@ pub(crate) struct Take {
 pub(crate) struct GiveBack {
     /// Free pages to put back.
     len: usize,
-    pages: [usize; MAX_CACHED_PAGES + 1],
+    pages: [usize; MAX_CACHED_PAGES],
     /// Pages whose charge goes back to the budget (the listed ones, and a page that freed
     /// its own memory).
     pub(crate) uncharge: usize,
@@ -171,46 +156,39 @@ impl GiveBack {
     }
 }
 
-/// The pages a lease holds, its peak, its quota, and its cache, in one word so that an
-/// allocation from the cache and a release into it are one compare-and-swap each.
+/// The pages charged to a lease (held, or cached after a release), its peak, its quota, and
+/// its cache of released pages.
 ///
-/// The word: the low 32 bits count pages held (lent out); the next 31 bits hold up to `slots`
-/// cached page numbers, `width` bits each, stored as number + 1 (0 is an empty slot), the
-/// most recently cached lowest; the top bit says the lease is closed (checked by the same
-/// compare-and-swap that takes or caches a page, so no page is cached after a close). Cached pages are charged to the budget but not held: the
-/// quota bounds pages held, and a cached page counts as free in the manager's figures.
+/// The charge word counts pages held plus pages cached, and its top bit says the lease is
+/// closed; only the slow paths write it. The fast paths touch only the cache
+/// ([`PageCache`]): an allocation takes a cached page (one compare-and-swap of the cache's
+/// head) and a release caches it (one of its tail), so neither waits for the other's write.
+/// The quota bounds the whole charge, cached pages included: taking a cached page needs no
+/// check, and a request the quota refuses while pages are cached gives them back and tries
+/// again. A cached page counts as free in the manager's figures.
 /// Aligned to its own cache lines so that two leases never share one.
-#[repr(align(128))]
+#[repr(C, align(128))]
 pub(crate) struct LeasePages {
-    state: AtomicU64,
+    cache: PageCache,
+    charged: AtomicU64,
     peak: AtomicUsize,
     quota: Option<usize>,
-    /// The most pages the lease may hold: its quota, and never more than the count's bits.
-    max_held: u64,
-    width: u32,
-    slots: u32,
-    /// Where the last slot starts: the cache has room when nothing is there.
-    last_slot: u32,
+    /// The most pages the lease may be charged: its quota, or what the count can hold.
+    max_charged: u64,
 }
 
 impl LeasePages {
     /// Counts for a lease of a manager of `total_pages` pages; `cache`: whether released pages
-    /// may be kept (a preallocated manager's; a lazy manager frees them).
+    /// may be kept (a preallocated manager's, whose page numbers fit in 32 bits; a lazy
+    /// manager frees them).
     pub(crate) fn new(quota: Option<usize>, total_pages: usize, cache: bool) -> Self {
-        let width = (usize::BITS - total_pages.leading_zeros()).max(1);
-        let slots = if cache && width <= CACHE_BITS {
-            (CACHE_BITS / width).min(MAX_CACHED_PAGES as u32)
-        } else {
-            0
-        };
+        let cache = cache && total_pages as u64 <= u64::from(u32::MAX) + 1;
         LeasePages {
-            state: AtomicU64::new(0),
+            cache: PageCache::new(!cache),
+            charged: AtomicU64::new(0),
             peak: AtomicUsize::new(0),
             quota,
-            max_held: quota.map_or(HELD_MASK, |q| (q as u64).min(HELD_MASK)),
-            width,
-            slots,
-            last_slot: HELD_BITS + slots.saturating_sub(1) * width,
+            max_charged: quota.map_or(CLOSED - 1, |q| (q as u64).min(CLOSED - 1)),
         }
     }
 
@@ -218,147 +196,89 @@ impl LeasePages {
         self.quota
     }
 
-    /// Pages held (lent out and not yet given back).
+    /// Pages charged, held or cached.
+    fn charged(&self) -> usize {
+        (self.charged.load(Ordering::SeqCst) & !CLOSED) as usize
+    }
+
+    /// Pages held (lent out and not yet given back): a snapshot while pages move.
     pub(crate) fn held(&self) -> usize {
-        (self.state.load(Ordering::SeqCst) & HELD_MASK) as usize
+        self.charged().saturating_sub(self.cache.len())
     }
 
     /// Pages cached: charged to the budget, ready for the lease's next allocation.
     pub(crate) fn cached(&self) -> usize {
-        self.cached_in(self.state.load(Ordering::SeqCst))
+        self.cache.len()
     }
 
-    /// The most pages held at once.
+    /// The most pages held at once, as counted each time pages are charged (a page another
+    /// thread is caching at that moment may count too).
     pub(crate) fn peak(&self) -> usize {
         self.peak.load(Ordering::SeqCst)
     }
 
     #[inline]
     pub(crate) fn is_closed(&self) -> bool {
-        self.state.load(Ordering::SeqCst) & CLOSED != 0
+        self.charged.load(Ordering::SeqCst) & CLOSED != 0
     }
 
     /// Marks the lease closed (it takes no page and its releases cache nothing from now on);
     /// false if it was closed already. The caller then [`drain`](Self::drain)s the cache.
     pub(crate) fn close(&self) -> bool {
-        self.state.fetch_or(CLOSED, Ordering::SeqCst) & CLOSED == 0
+        let was_open = self.charged.fetch_or(CLOSED, Ordering::SeqCst) & CLOSED == 0;
+        self.cache.close();
+        was_open
     }
 
-    /// Cached pages in `state`: slots fill from the lowest, and each holds a non-zero value,
-    /// so the highest set bit tells how many are filled.
-    #[inline]
-    fn cached_in(&self, state: u64) -> usize {
-        let cache = (state & !CLOSED) >> HELD_BITS;
-        (u64::BITS - cache.leading_zeros()).div_ceil(self.width) as usize
-    }
-
-    /// The bits of one cache slot (only meaningful when there are slots: `width` ≤ 32).
-    #[inline]
-    fn slot_mask(&self) -> u64 {
-        (1u64 << self.width) - 1
-    }
-
-    /// Whether the cache of `state` has room for one more page (never when closed: the
-    /// closed bit lies above the last slot).
-    #[inline]
-    fn has_room(&self, state: u64) -> bool {
-        self.slots > 0 && state >> self.last_slot == 0
-    }
-
-    #[inline]
-    fn record_peak(&self, held: usize) {
-        if held > self.peak.load(Ordering::Relaxed) {
-            self.peak.fetch_max(held, Ordering::Relaxed);
-        }
-    }
-
-    /// Counts `n` more pages held if the quota allows. One page comes from the cache if there
-    /// is one; otherwise the caller charges them to the budget (and gives them back with
-    /// [`sub`](Self::sub) if the budget refuses).
-    #[inline]
-    pub(crate) fn take(&self, n: usize) -> Result<Take, Refused> {
-        self.count(n, true)
-    }
-
-    /// The fast path of [`take`](Self::take)`(1)`: the most recently cached page, counted as
-    /// held, if the lease is open, has a page cached and is under its quota, and nothing
-    /// changed the word between its load and the compare-and-swap. `None` decides nothing:
-    /// the caller goes on with `take`, which tells why (or serves the page after all).
+    /// The fast path of an allocation: the page cached longest, if there is one and nothing
+    /// else moved the cache's head meanwhile. Already charged, within the quota: taking it is
+    /// all there is to do. `None` decides nothing: the caller charges a page instead.
     #[inline(always)]
     pub(crate) fn take_cached(&self) -> Option<usize> {
-        let state = self.state.load(Ordering::Relaxed);
-        let held = state & HELD_MASK;
-        // The closed bit is part of `cache` here: a closed lease never gets past the check.
-        let cache = state >> HELD_BITS;
-        if cache == 0 || state & CLOSED != 0 || held >= self.max_held {
-            return None;
-        }
-        let page = (cache & self.slot_mask()) - 1;
-        let next = ((cache >> self.width) << HELD_BITS) | (held + 1);
-        self.state
-            .compare_exchange(state, next, Ordering::SeqCst, Ordering::Relaxed)
-            .ok()?;
-        self.record_peak(held as usize + 1);
-        Some(page as usize)
+        self.cache.take().map(|page| page as usize)
     }
 
-    /// Counts one page more held, never from the cache: a page transferred to this lease.
-    pub(crate) fn add_transferred(&self) -> Result<bool, Refused> {
-        self.count(1, false).map(|take| take.first)
-    }
-
-    #[inline]
-    fn count(&self, n: usize, from_cache: bool) -> Result<Take, Refused> {
-        let mut state = self.state.load(Ordering::Relaxed);
+    /// Charges `n` more pages to the lease if the quota allows; true if nothing was charged
+    /// before (its pages now share a reference to it). The caller charges them to the budget
+    /// (and counts them off with [`sub`](Self::sub) if the budget refuses).
+    pub(crate) fn charge(&self, n: usize) -> Result<bool, Refused> {
+        let mut state = self.charged.load(Ordering::Relaxed);
         loop {
             if state & CLOSED != 0 {
                 return Err(Refused::Closed);
             }
-            let held = (state & HELD_MASK) as usize;
-            let cache = state >> HELD_BITS;
-            let now = held.checked_add(n).ok_or(Refused::Budget)?;
-            if self.quota.is_some_and(|quota| now > quota) {
-                return Err(Refused::Quota { held });
+            let now = state.checked_add(n as u64).ok_or(Refused::Budget)?;
+            if now > self.max_charged {
+                return Err(match self.quota {
+                    Some(quota) if now > quota as u64 => Refused::Quota {
+                        held: (state as usize).saturating_sub(self.cache.len()),
+                    },
+                    _ => Refused::Budget,
+                });
             }
-            let (next, take) = if from_cache && n == 1 && cache != 0 {
-                let page = (cache & self.slot_mask()) as usize - 1;
-                let next = ((cache >> self.width) << HELD_BITS) | (held as u64 + 1);
-                let take = Take {
-                    cached: Some(page),
-                    first: false,
-                };
-                (next, take)
-            } else {
-                if now as u64 > HELD_MASK {
-                    return Err(Refused::Budget);
-                }
-                let take = Take {
-                    cached: None,
-                    // Nothing held or cached: the word is zero.
-                    first: state == 0,
-                };
-                (state + n as u64, take)
-            };
-            match self
-                .state
-                .compare_exchange_weak(state, next, Ordering::SeqCst, Ordering::Relaxed)
-            {
+            match self.charged.compare_exchange_weak(
+                state,
+                now,
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => {
-                    self.record_peak(held + n);
-                    return Ok(take);
+                    let held = (now as usize).saturating_sub(self.cache.len());
+                    self.peak.fetch_max(held, Ordering::Relaxed);
+                    return Ok(state == 0);
                 }
-                Err(now) => state = now,
+                Err(seen) => state = seen,
             }
         }
     }
 
-    /// Counts `n` pages fewer held (given back with their charge by the caller, or
+    /// Counts `n` pages fewer charged (given back with their charge by the caller, or
     /// transferred away); true if nothing is charged to the lease any more.
     pub(crate) fn sub(&self, n: usize) -> bool {
-        let before = self.state.fetch_sub(n as u64, Ordering::SeqCst);
+        let before = self.charged.fetch_sub(n as u64, Ordering::SeqCst);
         debug_assert!(
-            before & HELD_MASK >= n as u64,
-            "more pages given back than held"
+            before & !CLOSED >= n as u64,
+            "more pages given back than charged"
         );
         before & !CLOSED == n as u64
     }
@@ -369,65 +289,33 @@ impl LeasePages {
     /// returned [`GiveBack`] says what to give back.
     #[inline(always)]
     pub(crate) fn put(&self, page: Option<usize>, budget: &Budget) -> Option<GiveBack> {
-        // The fast path, inlined: one attempt to cache the page; anything else out of line.
-        if let Some(page) = page {
-            let state = self.state.load(Ordering::Relaxed);
-            if self.has_room(state) {
-                debug_assert!(state & HELD_MASK > 0, "a page released that is not held");
-                let cache = ((state >> HELD_BITS) << self.width) | (page as u64 + 1);
-                let next = (cache << HELD_BITS) | ((state & HELD_MASK) - 1);
-                let cached = self
-                    .state
-                    .compare_exchange(state, next, Ordering::SeqCst, Ordering::Relaxed)
-                    .is_ok();
-                if cached {
-                    return self.after_caching(budget);
-                }
-            }
+        // A page number that does not fit 32 bits belongs to a manager whose cache is closed.
+        if let Some(page) = page
+            && self.cache.put(page as u32)
+        {
+            return self.after_caching(budget);
         }
-        self.put_slowly(page, budget)
+        self.put_back(page)
     }
 
-    /// [`put`](Self::put) when its one attempt did not cache the page.
+    /// [`put`](Self::put) when the page was not cached: it goes back with its charge.
+    #[cold]
     #[inline(never)]
-    fn put_slowly(&self, page: Option<usize>, budget: &Budget) -> Option<GiveBack> {
-        let mut state = self.state.load(Ordering::Relaxed);
-        loop {
-            debug_assert!(state & HELD_MASK > 0, "a page released that is not held");
-            let cache = (state & !CLOSED) >> HELD_BITS;
-            let room = self.has_room(state);
-            let next = match page {
-                Some(page) if room => {
-                    let cache = (cache << self.width) | (page as u64 + 1);
-                    (cache << HELD_BITS) | ((state & HELD_MASK) - 1)
-                }
-                _ => state - 1,
-            };
-            match self
-                .state
-                .compare_exchange_weak(state, next, Ordering::SeqCst, Ordering::Relaxed)
-            {
-                Ok(_) if (next & !CLOSED) >> HELD_BITS != cache => break,
-                Ok(_) => {
-                    let mut back = GiveBack {
-                        uncharge: 1,
-                        last: next & !CLOSED == 0,
-                        ..GiveBack::default()
-                    };
-                    if let Some(page) = page {
-                        back.push(page);
-                    }
-                    return Some(back);
-                }
-                Err(now) => state = now,
-            }
+    fn put_back(&self, page: Option<usize>) -> Option<GiveBack> {
+        let mut back = GiveBack {
+            uncharge: 1,
+            last: self.sub(1),
+            ..GiveBack::default()
+        };
+        if let Some(page) = page {
+            back.push(page);
         }
-        self.after_caching(budget)
+        Some(back)
     }
 
-    /// A page was cached (so the lease was open): what to give back, if the budget is short.
-    /// Looked at after caching: a reclaim that marked the budget short before this look
-    /// drains the cache after it, or this release sees the mark.
+    /// A page was cached: what to give back, if the budget is short. Looked at after caching:
+    /// a reclaim that marked the budget short before this look drains the cache after it, or
+    /// this release sees the mark (see `PageCache`).
     #[inline(always)]
     fn after_caching(&self, budget: &Budget) -> Option<GiveBack> {
         if budget.is_short() {
@@ -437,24 +325,19 @@ impl LeasePages {
     }
 
     /// Empties the cache: its pages are to be given back.
-    ///
-    /// Always a read-modify-write, even of an empty cache: a release that caches a page
-    /// after it then reads from it, and so sees the budget marked short by the reclaim that
-    /// drains (without relying on sequential consistency between different words).
     #[cold]
     #[inline(never)]
     pub(crate) fn drain(&self) -> GiveBack {
-        let state = self.state.fetch_and(HELD_MASK | CLOSED, Ordering::SeqCst);
-        let mut cache = (state & !CLOSED) >> HELD_BITS;
+        let mut pages = [0; MAX_CACHED_PAGES];
+        let n = self.cache.drain(&mut pages);
         let mut back = GiveBack {
-            last: cache != 0 && state & HELD_MASK == 0,
+            uncharge: n,
+            last: n > 0 && self.sub(n),
             ..GiveBack::default()
         };
-        while cache != 0 {
-            back.push((cache & self.slot_mask()) as usize - 1);
-            cache >>= self.width;
+        for &page in &pages[..n] {
+            back.push(page as usize);
         }
-        back.uncharge = back.len;
         back
     }
 }
@@ -473,76 +356,71 @@ mod tests {
         assert!(budget.try_charge(4));
         assert_eq!(budget.used(), 10);
         let pages = LeasePages::new(Some(3), 8, false);
-        assert_eq!(pages.take(2).map(|t| t.first), Ok(true));
-        assert_eq!(pages.take(2), Err(Refused::Quota { held: 2 }));
-        assert_eq!(pages.take(usize::MAX), Err(Refused::Budget));
+        assert_eq!(pages.charge(2), Ok(true));
+        assert_eq!(pages.charge(2), Err(Refused::Quota { held: 2 }));
+        assert_eq!(
+            pages.charge(usize::MAX),
+            Err(Refused::Budget),
+            "no overflow"
+        );
         assert!(!pages.sub(1));
-        assert_eq!(pages.take(2).map(|t| t.first), Ok(false));
+        assert_eq!(pages.charge(2), Ok(false));
         assert_eq!((pages.held(), pages.peak()), (3, 3));
         assert!(pages.sub(3), "nothing charged any more");
         let unbounded = LeasePages::new(None, 8, false);
         assert_eq!(
-            unbounded.take(1 << 32),
+            unbounded.charge(usize::MAX),
             Err(Refused::Budget),
-            "beyond 32 bits"
+            "beyond 63 bits"
         );
+        assert_eq!(unbounded.charge(1), Ok(true));
+        assert_eq!(unbounded.charge(usize::MAX), Err(Refused::Budget));
     }
 
     #[test]
-    fn the_cache_size_follows_the_width_of_a_page_number() {
-        for (pages, slots) in [
-            (1, 4),
-            (15, 4),
-            (255, 3),
-            (4096, 2),
-            (65536, 1),
-            (1 << 30, 1),
+    fn only_a_preallocated_manager_with_32_bit_page_numbers_caches() {
+        let budget = Budget::new(u64::MAX);
+        for (total, cache, caches) in [
+            (1, true, true),
+            (1 << 32, true, true),
+            ((1 << 32) + 1, true, false),
+            (256, false, false),
         ] {
-            assert_eq!(LeasePages::new(None, pages, true).slots, slots, "{pages}");
+            let pages = LeasePages::new(None, total, cache);
+            pages.charge(1).unwrap();
+            let back = pages.put(Some(total - 1), &budget);
+            assert_eq!(back.is_none(), caches, "{total} {cache}");
+            assert_eq!(pages.cached(), usize::from(caches));
         }
-        assert_eq!(LeasePages::new(None, 1 << 31, true).slots, 0);
-        assert_eq!(LeasePages::new(None, 256, false).slots, 0);
     }
 
     #[test]
     fn released_pages_are_cached_taken_back_and_drained() {
         let budget = Budget::new(u64::MAX);
-        let pages = LeasePages::new(Some(4), 256, true);
-        let taken = pages.take(3).unwrap();
-        assert_eq!((taken.cached, taken.first), (None, true));
-        // Three slots of 9 bits: pages 255, 0 and 7 are kept, the fourth goes back.
-        for page in [255, 0, 7] {
+        let pages = LeasePages::new(Some(6), 256, true);
+        assert_eq!(pages.take_cached(), None, "nothing cached");
+        assert_eq!(pages.charge(5), Ok(true));
+        for page in [255, 0, 7, 3] {
             assert_eq!(pages.put(Some(page), &budget), None);
         }
-        assert_eq!((pages.held(), pages.cached()), (0, 3));
-        assert_eq!(pages.take(1).unwrap().cached, Some(7), "most recent first");
-        assert_eq!(
-            pages.take(2),
-            Ok(Take {
-                cached: None,
-                first: false
-            }),
-            "not from the cache"
-        );
-        assert_eq!((pages.held(), pages.cached()), (3, 2));
-        assert_eq!(pages.take(1).unwrap().cached, Some(0));
-        assert_eq!(
-            pages.take(1),
-            Err(Refused::Quota { held: 4 }),
-            "even with a page cached"
-        );
-        assert_eq!((pages.held(), pages.cached(), pages.peak()), (4, 1, 4));
-        pages.put(Some(9), &budget);
-        pages.put(Some(10), &budget);
+        assert_eq!((pages.held(), pages.cached()), (1, 4));
         let back = pages.put(Some(11), &budget).unwrap();
         assert_eq!(
             (back.pages(), back.uncharge, back.last),
-            (&[11][..], 1, false)
+            (&[11][..], 1, false),
+            "the cache is full"
+        );
+        assert_eq!(pages.take_cached(), Some(255), "cached longest first");
+        assert_eq!((pages.held(), pages.cached(), pages.peak()), (1, 3, 5));
+        assert_eq!(
+            pages.charge(3),
+            Err(Refused::Quota { held: 1 }),
+            "cached pages count against the quota"
         );
         let back = pages.drain();
         assert_eq!(
             (back.pages(), back.uncharge, back.last),
-            (&[10, 9, 255][..], 3, false)
+            (&[0, 7, 3][..], 3, false)
         );
         assert_eq!(pages.drain(), GiveBack::default());
         let back = pages.put(None, &budget).unwrap();
@@ -551,13 +429,7 @@ mod tests {
             (&[][..], 1, true),
             "freed"
         );
-        assert_eq!(
-            pages.take(1),
-            Ok(Take {
-                cached: None,
-                first: true
-            })
-        );
+        assert_eq!(pages.charge(1), Ok(true));
         pages.put(Some(5), &budget);
         let back = pages.drain();
         assert_eq!(
@@ -565,59 +437,34 @@ mod tests {
             (&[5][..], true),
             "the last charge"
         );
-    }
-
-    #[test]
-    fn the_fast_path_takes_the_latest_cached_page_within_the_quota() {
-        let budget = Budget::new(u64::MAX);
-        let pages = LeasePages::new(Some(2), 16, true);
-        assert_eq!(pages.take_cached(), None, "nothing cached");
-        pages.take(2).unwrap();
-        assert_eq!(pages.put(Some(3), &budget), None);
-        assert_eq!(pages.take_cached(), Some(3));
-        assert_eq!((pages.held(), pages.cached(), pages.peak()), (2, 0, 2));
-        assert_eq!(pages.put(Some(5), &budget), None);
-        assert_eq!(pages.add_transferred(), Ok(false));
-        assert_eq!(
-            pages.cached(),
-            1,
-            "the quota's last page was transferred in"
-        );
-        assert_eq!(pages.take_cached(), None, "the quota is used up");
-        assert_eq!(pages.take(1), Err(Refused::Quota { held: 2 }));
-        assert_eq!(pages.put(Some(7), &budget), None);
-        assert_eq!(pages.take_cached(), Some(7), "most recent first");
-        assert!(pages.close());
-        assert_eq!(
-            pages.take_cached(),
-            None,
-            "closed, with page 5 still cached"
-        );
-        assert_eq!(pages.drain().pages(), &[5]);
-        let unbounded = LeasePages::new(None, 16, true);
-        unbounded.take(1).unwrap();
-        assert_eq!(unbounded.put(Some(0), &budget), None);
-        assert_eq!(unbounded.take_cached(), Some(0), "page 0 (stored as 1)");
+        assert_eq!(pages.peak(), 5);
     }
 
     #[test]
     fn a_closed_lease_or_a_short_budget_keeps_nothing() {
         let budget = Budget::new(u64::MAX);
         let pages = LeasePages::new(None, 16, true);
-        pages.take(2).unwrap();
+        pages.charge(3).unwrap();
         budget.enter_short();
         let back = pages.put(Some(3), &budget).unwrap();
-        assert_eq!((back.pages(), back.last), (&[3][..], false));
+        assert_eq!(
+            (back.pages(), back.uncharge, back.last),
+            (&[3][..], 1, false),
+            "cached, then drained at once"
+        );
         budget.leave_short();
+        assert_eq!(pages.put(Some(5), &budget), None);
         assert!(pages.close());
         assert!(!pages.close(), "closed once");
-        assert_eq!(pages.take(1), Err(Refused::Closed));
-        assert_eq!(pages.add_transferred(), Err(Refused::Closed));
+        assert_eq!(pages.charge(1), Err(Refused::Closed));
         let back = pages.put(Some(4), &budget).unwrap();
         assert_eq!(
             (back.pages(), back.uncharge, back.last),
-            (&[4][..], 1, true)
+            (&[4][..], 1, false)
         );
+        assert_eq!(pages.take_cached(), Some(5), "until the closer drains it");
+        let back = pages.put(Some(5), &budget).unwrap();
+        assert_eq!((back.pages(), back.last), (&[5][..], true));
         assert_eq!(pages.cached(), 0);
     }
 
@@ -637,13 +484,14 @@ mod tests {
     }
 }
 
-/// The loom models: every interleaving (no preemption bound: the models are small enough to
-/// search exhaustively, in seconds) of the accounting protocol the manager runs: leases
+/// The loom models: every interleaving (up to five preemptions; see `loom_builder`) of the
+/// accounting protocol the manager runs: leases
 /// taking pages from their cache or from the budget and the free pages, releasing them into
 /// the cache or back, charges that do not fit reclaiming every lease's cache, a waiter woken
 /// by a release, and a lease closed while it releases.
 #[cfg(all(test, loom))]
 mod loom_model {
+    use super::super::page_cache::loom_model::loom_builder;
     use super::*;
     use loom::sync::atomic::{AtomicBool, AtomicIsize};
     use loom::sync::{Arc, Condvar, Mutex};
@@ -714,12 +562,18 @@ mod loom_model {
             if let Some(page) = lease.pages.take_cached() {
                 return Some(page);
             }
-            let take = lease.pages.take(1).ok()?;
-            if take.first {
+            // As `LeaseAccount::count`: cached pages go back when the quota refuses.
+            let first = loop {
+                match lease.pages.charge(1) {
+                    Ok(first) => break first,
+                    Err(Refused::Quota { .. }) if lease.pages.cached() > 0 => {
+                        self.give_back(lease, lease.pages.drain())
+                    }
+                    Err(_) => return None,
+                }
+            };
+            if first {
                 lease.shared.fetch_add(1, Ordering::SeqCst);
-            }
-            if let Some(page) = take.cached {
-                return Some(page);
             }
             if !self.charge(PAGE, leases) {
                 let last = lease.pages.sub(1);
@@ -789,19 +643,12 @@ mod loom_model {
         }
     }
 
-    /// Every interleaving, whatever `LOOM_MAX_PREEMPTIONS` says.
-    fn builder() -> loom::model::Builder {
-        let mut builder = loom::model::Builder::new();
-        builder.preemption_bound = None;
-        builder
-    }
-
     /// Two threads share a lease with a quota of one page, against a budget of two pages,
     /// while a third reserves one page's bytes: the budget and the quota are never exceeded,
     /// at least one thread is served, and everything is back at the end.
     #[test]
     fn budget_and_quota_hold_in_every_interleaving() {
-        builder().check(|| {
+        loom_builder().check(|| {
             let manager = Arc::new(Manager::new(2));
             let lease = Arc::new(Lease::new(Some(1), 2));
             let out = Arc::new(AtomicUsize::new(0));
@@ -839,7 +686,7 @@ mod loom_model {
     /// page is reclaimed, never hidden from B); and no page is lost or given twice.
     #[test]
     fn budget_short_reclaims_every_cached_page() {
-        builder().check(|| {
+        loom_builder().check(|| {
             let manager = Arc::new(Manager::new(1));
             let a = Arc::new(Lease::new(None, 1));
             let b = Arc::new(Lease::new(None, 1));
@@ -869,7 +716,7 @@ mod loom_model {
     /// kept, B would sleep for ever (which loom reports as a deadlock).
     #[test]
     fn budget_short_wakes_a_waiter_instead_of_caching() {
-        builder().check(|| {
+        loom_builder().check(|| {
             let manager = Arc::new(Manager::new(1));
             let a = Arc::new(Lease::new(None, 1));
             let b = Arc::new(Lease::new(None, 1));
@@ -892,7 +739,7 @@ mod loom_model {
     /// closed lease (nobody would take it back), and nothing is lost.
     #[test]
     fn budget_comes_back_from_a_lease_closed_while_it_releases() {
-        builder().check(|| {
+        loom_builder().check(|| {
             let manager = Arc::new(Manager::new(1));
             let a = Arc::new(Lease::new(None, 1));
             let worker = {

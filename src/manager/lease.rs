@@ -147,25 +147,31 @@ impl LeaseAccount {
         }
     }
 
-    /// Counts and charges `n` pages: `Some` cached page (already charged) when one serves
-    /// a request for one, else `None` with `n` pages charged to the budget, for the caller to
-    /// take (or, for a lazy manager, allocate).
-    #[inline]
-    fn charge(self: &Arc<Self>, n: usize) -> Result<Option<usize>> {
-        let take = match self.pages.take(n) {
-            Ok(take) => take,
-            Err(why) => return Err(self.refused(why, n)),
+    /// Counts `n` more pages charged to the lease, within its quota. Cached pages count
+    /// against the quota too: when it refuses while some are cached, they go back first.
+    fn count(self: &Arc<Self>, n: usize) -> Result<()> {
+        let first = loop {
+            match self.pages.charge(n) {
+                Ok(first) => break first,
+                Err(Refused::Quota { .. }) if self.pages.cached() > 0 => self.give_back_cached(),
+                Err(why) => return Err(self.refused(why, n)),
+            }
         };
-        if take.first {
+        if first {
             self.share_with_pages();
         }
-        if take.cached.is_some() {
-            return Ok(take.cached);
-        }
+        Ok(())
+    }
+
+    /// Counts `n` pages and charges them to the budget, for the caller to take from the free
+    /// pages (or, for a lazy manager, to allocate).
+    #[inline]
+    fn charge(self: &Arc<Self>, n: usize) -> Result<()> {
+        self.count(n)?;
         if !self.manager.charge((n * self.manager.page_size) as u64) {
             return Err(self.refused_by_budget(n));
         }
-        Ok(None)
+        Ok(())
     }
 
     /// The budget refused `n` pages counted as held: they are counted no more.
@@ -217,12 +223,13 @@ impl LeaseAccount {
             // Also keeps the byte count below from overflowing.
             return Err(self.budget_error(n));
         }
-        let cached = self.charge(n)?;
-        let mut pages = Vec::with_capacity(n);
-        if let Some(page) = cached {
-            pages.push(self.page_at(page));
-            return Ok(pages);
+        // Cached pages go back first, so that the quota counts only pages held and the peak
+        // is exact.
+        if self.pages.cached() > 0 {
+            self.give_back_cached();
         }
+        self.charge(n)?;
+        let mut pages = Vec::with_capacity(n);
         if manager.is_preallocated() {
             for _ in 0..n {
                 pages.push(self.page_at(manager.pop_page()));
@@ -419,9 +426,8 @@ impl Lease {
         }
     }
 
-    /// [`allocate`](Self::allocate) when its fast path does not serve: from the cache after
-    /// all if the lease's word changed meanwhile, else from the free pages (or the operating
-    /// system, for a lazy manager).
+    /// [`allocate`](Self::allocate) when the cache does not serve: from the free pages (or
+    /// the operating system, for a lazy manager).
     #[inline(never)]
     fn allocate_uncached(&self) -> Result<Segment> {
         let account = &self.account;
@@ -429,11 +435,8 @@ impl Lease {
             let mut pages = account.allocate(1)?;
             return Ok(pages.pop().expect("one page was allocated"));
         }
-        let page = match account.charge(1)? {
-            Some(cached) => cached,
-            None => account.manager.pop_page(),
-        };
-        Ok(account.page_at(page))
+        account.charge(1)?;
+        Ok(account.page_at(account.manager.pop_page()))
     }
 
     /// Allocates `n` pages, all or nothing. Fails as [`allocate`](Self::allocate) does, and
@@ -527,11 +530,7 @@ impl Lease {
             )));
         }
         to.account.check_open()?;
-        let first =
-            (to.account.pages.add_transferred()).map_err(|why| to.account.refused(why, 1))?;
-        if first {
-            to.account.share_with_pages();
-        }
+        to.account.count(1)?;
         // SAFETY: `to` counts the page from now on; this lease's count is settled below.
         let _old = unsafe { page.replace_page_home(to.account.home()) };
         self.account.uncount(1);

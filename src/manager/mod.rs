@@ -13,6 +13,7 @@ pub mod config;
 pub mod lease;
 #[allow(clippy::module_inception)] // the manager module's central type, as the brief names it
 pub mod manager;
+mod page_cache;
 pub mod plan;
 pub mod shared;
 pub mod stats;
