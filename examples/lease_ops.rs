@@ -8,6 +8,9 @@
 //! done   # instructions per pair = (total at 100000 - total at 0) / 100000
 //! ```
 //!
+//! A second argument runs that many threads, each with its own lease (for a profiler:
+//! `perf record -g target/release/examples/lease_ops 2000000 2`).
+//!
 //! The manager is the benchmark's: 256 preallocated pages of 32 KiB (the default page size).
 
 use std::hint::black_box;
@@ -19,17 +22,27 @@ use memseg::ffi::{
 };
 
 fn main() {
-    let n: usize = std::env::args()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1_000_000);
+    let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>().ok());
+    let n = args.next().flatten().unwrap_or(1_000_000);
+    let threads = args.next().flatten().unwrap_or(1).max(1);
     let mut config = memseg_manager_config_default(256 * 32 * 1024);
     config.flags = MEMSEG_MANAGER_PREALLOCATE;
-    let (mut manager, mut lease) = (memseg_manager::default(), memseg_lease::default());
+    let mut manager = memseg_manager::default();
+    // SAFETY: a valid config and out pointer.
+    unsafe { assert_eq!(memseg_manager_new(&config, &mut manager), memseg_status::Ok) };
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(move || pairs(manager, n));
+        }
+    });
+}
+
+/// `n` allocate + release pairs through a lease of its own.
+fn pairs(manager: memseg_manager, n: usize) {
+    let mut lease = memseg_lease::default();
     let name = c"lease_ops";
-    // SAFETY: a valid config, name and out pointers.
+    // SAFETY: a valid name and out pointer.
     unsafe {
-        assert_eq!(memseg_manager_new(&config, &mut manager), memseg_status::Ok);
         assert_eq!(
             memseg_lease_open(manager, name.as_ptr(), 0, &mut lease),
             memseg_status::Ok
