@@ -262,6 +262,30 @@ static void test_release_through_the_wrong_lease_changes_nothing(void) {
   close_clean(manager);
 }
 
+/* Pages a lease keeps cached never count against its quota: a request for the whole quota,
+ * or a page transferred in, is served while they are kept. */
+static void test_kept_pages_never_count_against_the_quota(void) {
+  memseg_manager manager = new_manager(8, true, MEMSEG_MEMORY_KIND_OFFHEAP);
+  memseg_lease a = open_lease(manager, "a", 3), b = open_lease(manager, "b", 0);
+  memseg_segment pages[3], page, moved;
+  memseg_lease_usage usage;
+  CHECK_OK(memseg_lease_allocate_many(a, 3, pages));
+  CHECK_OK(memseg_lease_release_many(a, pages, 3));
+  CHECK_OK(memseg_lease_allocate_many(a, 3, pages));
+  CHECK_STATUS(memseg_lease_allocate(a, &page), MEMSEG_STATUS_QUOTA_EXHAUSTED);
+  CHECK_OK(memseg_lease_release_many(a, pages + 1, 2));
+  CHECK_OK(memseg_lease_allocate(b, &page));
+  CHECK_OK(memseg_lease_transfer(b, page, a, &moved));
+  CHECK_OK(memseg_lease_allocate(a, &pages[1]));
+  CHECK_STATUS(memseg_lease_allocate(a, &page), MEMSEG_STATUS_QUOTA_EXHAUSTED);
+  CHECK_OK(memseg_lease_get_usage(a, &usage));
+  CHECK_EQ(usage.pages, 3);
+  CHECK_EQ(usage.peak_pages, 3);
+  CHECK_OK(memseg_lease_close(a, NULL));
+  CHECK_OK(memseg_lease_close(b, NULL));
+  close_clean(manager);
+}
+
 static void test_transfer(void) {
   memseg_manager manager = new_manager(4, false, MEMSEG_MEMORY_KIND_OFFHEAP);
   memseg_manager other = new_manager(1, false, MEMSEG_MEMORY_KIND_OFFHEAP);
@@ -720,6 +744,7 @@ int main(void) {
   RUN(test_transfer);
   RUN(test_reservations);
   RUN(test_released_pages_are_free_to_everyone);
+  RUN(test_kept_pages_never_count_against_the_quota);
   RUN(test_manager_close_with_open_leases);
   RUN(test_bad_handles_and_arguments);
   RUN(test_stats_json);

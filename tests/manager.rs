@@ -206,6 +206,42 @@ fn pages_a_lease_keeps_are_free_to_everyone() {
 }
 
 #[test]
+fn pages_a_lease_keeps_never_count_against_its_quota() {
+    let manager = MemoryManager::new(configs(8)[2]).unwrap();
+    let (a, b) = (
+        manager.open_lease("a", Some(3)).unwrap(),
+        manager.open_lease("b", None).unwrap(),
+    );
+    // `a` keeps three released pages, and holds none.
+    drop(a.allocate_many(3).unwrap());
+    assert_eq!(manager.stats().leases[0].pages, 0);
+    // A request for its whole quota is served: the kept pages go back first.
+    let three = a.allocate_many(3).unwrap();
+    assert!(matches!(a.allocate(), Err(Error::QuotaExhausted(_))));
+    let mut two = three;
+    let kept = two.pop().unwrap();
+    a.release(kept).unwrap();
+    drop(two.pop());
+    // One page held and two kept: a transfer in, and then an allocation, fill the quota.
+    let mut moved = b.allocate().unwrap();
+    b.transfer(&mut moved, &a).unwrap();
+    let third = a.allocate().unwrap();
+    assert!(matches!(a.allocate(), Err(Error::QuotaExhausted(_))));
+    let mut another = b.allocate().unwrap();
+    assert!(matches!(
+        b.transfer(&mut another, &a),
+        Err(Error::QuotaExhausted(_))
+    ));
+    let usage = &manager.stats().leases[0];
+    assert_eq!(
+        (usage.name.as_str(), usage.pages, usage.peak_pages),
+        ("a", 3, 3)
+    );
+    drop((two, moved, third, another));
+    assert_eq!(manager.stats().pages_used, 0);
+}
+
+#[test]
 fn bad_configurations_are_refused() {
     for (total, page) in [
         (0, PAGE),
