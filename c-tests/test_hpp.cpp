@@ -65,6 +65,47 @@ static void test_typed_access_matches_the_bytes() {
   std::puts("ok test_typed_access_matches_the_bytes");
 }
 
+static void test_spans_index_values_checked_once() {
+  memseg::segment seg = memseg::segment::heap(64);
+  memseg::raw_view raw = seg.raw();
+  memseg::span<uint64_t> values = raw.span<uint64_t>(8, 7);
+  assert(values.size() == 7 && values.data() == raw.data() + 8);
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    values.put(i, 0x0100000000000000ull * (i + 1), memseg::byte_order::big);
+  }
+  uint64_t sum = 0;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    sum += values.get(i, memseg::byte_order::little);
+  }
+  assert(sum == 28);
+  assert(seg.get<uint64_t>(8 + 6 * 8, memseg::byte_order::big) == 0x0700000000000000ull);
+  /* Each width, and the C span it wraps. */
+  memseg::span<int16_t> shorts = raw.span<int16_t>(0, 32);
+  shorts.put(31, -2, memseg::byte_order::big);
+  assert(seg.get<int16_t>(62, memseg::byte_order::big) == -2);
+  memseg::span<float> floats = raw.span<float>(4, 15);
+  floats.put(0, 1.5f);
+  assert(seg.get<float>(4) == 1.5f);
+  memseg::span<bool> flags = raw.span<bool>(63, 1);
+  flags.put(0, true);
+  assert(flags.get(0) && flags.c_value().count == 1);
+  assert(raw.span<uint8_t>(64, 0).size() == 0);
+  /* Out of bounds: at making, by the byte size; at use, by the count. */
+  expect_error([&] { raw.span<uint64_t>(8, 8); }, MEMSEG_STATUS_OUT_OF_BOUNDS,
+               "8 values of 8 bytes from offset 8 exceed size 64");
+  expect_error([&] { raw.span<uint32_t>(65, 0); }, MEMSEG_STATUS_OUT_OF_BOUNDS, "exceed size 64");
+  expect_error([&] { raw.span<uint16_t>(0, std::numeric_limits<std::size_t>::max()); },
+               MEMSEG_STATUS_OUT_OF_BOUNDS, "exceed size 64");
+  expect_error([&] { values.get(7); }, MEMSEG_STATUS_OUT_OF_BOUNDS,
+               "index 7 is not below the span's 7 values");
+  expect_error([&] { shorts.put(std::numeric_limits<std::size_t>::max(), 1); },
+               MEMSEG_STATUS_OUT_OF_BOUNDS, "is not below the span's 32 values");
+  memseg_raw none = {nullptr, 0};
+  expect_error([&] { memseg::raw_view(none).span<uint8_t>(0, 0); },
+               MEMSEG_STATUS_NULL_ARGUMENT, "no memory");
+  std::puts("ok test_spans_index_values_checked_once");
+}
+
 static void test_errors_throw_with_status_and_message() {
   memseg::segment seg = memseg::segment::offheap(16);
   expect_error([&] { seg.get<uint64_t>(9); }, MEMSEG_STATUS_OUT_OF_BOUNDS, "exceeds size 16");
@@ -137,6 +178,7 @@ static void test_owners_free_once_and_move() {
 
 int main() {
   test_typed_access_matches_the_bytes();
+  test_spans_index_values_checked_once();
   test_errors_throw_with_status_and_message();
   test_owners_free_once_and_move();
   return 0;

@@ -12,6 +12,8 @@
  *   uint64_t v = seg.get<uint64_t>(0, memseg::byte_order::big);
  *   memseg::raw_view raw = seg.raw();               // the fast path: no call per access
  *   v = raw.get<uint64_t>(0, memseg::byte_order::big);
+ *   memseg::span<uint64_t> values = raw.span<uint64_t>(8, 100);  // checked once
+ *   for (std::size_t i = 0; i < values.size(); ++i) sum += values.get(i, memseg::byte_order::big);
  *
  * Hand-written (not generated); include instead of memseg.h. Thread safety and lifetimes are
  * those of the C functions documented in memseg.h.
@@ -106,7 +108,101 @@ MEMSEG_HPP_ACCESS(float, f32)
 MEMSEG_HPP_ACCESS(double, f64)
 #undef MEMSEG_HPP_ACCESS
 
+/* The C span of values of `Bytes` bytes, and the call that checks one. */
+template <std::size_t Bytes>
+struct span_width;
+
+#define MEMSEG_HPP_SPAN_WIDTH(bytes, width)                                                   \
+  template <>                                                                                 \
+  struct span_width<bytes> {                                                                  \
+    typedef memseg_span##width c_span;                                                        \
+    static memseg_status make(memseg_raw r, std::size_t off, std::size_t n, c_span *out) {   \
+      return memseg_raw_span##width(r, off, n, out);                                          \
+    }                                                                                         \
+  };
+
+MEMSEG_HPP_SPAN_WIDTH(1, 8)
+MEMSEG_HPP_SPAN_WIDTH(2, 16)
+MEMSEG_HPP_SPAN_WIDTH(4, 32)
+MEMSEG_HPP_SPAN_WIDTH(8, 64)
+#undef MEMSEG_HPP_SPAN_WIDTH
+
+/* One specialization per C type: the span accessors of each byte order. */
+template <typename T>
+struct span_access;
+
+#define MEMSEG_HPP_SPAN_ACCESS(ctype, name, width)                                            \
+  template <>                                                                                 \
+  struct span_access<ctype> {                                                                 \
+    static memseg_status get(memseg_span##width s, std::size_t i, byte_order o, ctype *out) { \
+      return o == byte_order::native   ? memseg_span##width##_get_##name(s, i, out)          \
+             : o == byte_order::little ? memseg_span##width##_get_##name##_le(s, i, out)     \
+                                       : memseg_span##width##_get_##name##_be(s, i, out);    \
+    }                                                                                         \
+    static memseg_status put(memseg_span##width s, std::size_t i, byte_order o, ctype v) {    \
+      return o == byte_order::native   ? memseg_span##width##_put_##name(s, i, v)            \
+             : o == byte_order::little ? memseg_span##width##_put_##name##_le(s, i, v)       \
+                                       : memseg_span##width##_put_##name##_be(s, i, v);      \
+    }                                                                                         \
+  };
+
+MEMSEG_HPP_SPAN_ACCESS(uint8_t, u8, 8)
+MEMSEG_HPP_SPAN_ACCESS(int8_t, i8, 8)
+MEMSEG_HPP_SPAN_ACCESS(bool, bool, 8)
+MEMSEG_HPP_SPAN_ACCESS(uint16_t, u16, 16)
+MEMSEG_HPP_SPAN_ACCESS(int16_t, i16, 16)
+MEMSEG_HPP_SPAN_ACCESS(uint32_t, u32, 32)
+MEMSEG_HPP_SPAN_ACCESS(int32_t, i32, 32)
+MEMSEG_HPP_SPAN_ACCESS(uint64_t, u64, 64)
+MEMSEG_HPP_SPAN_ACCESS(int64_t, i64, 64)
+MEMSEG_HPP_SPAN_ACCESS(float, f32, 32)
+MEMSEG_HPP_SPAN_ACCESS(double, f64, 64)
+#undef MEMSEG_HPP_SPAN_ACCESS
+
 }  // namespace detail
+
+/**
+ * `size()` values of type T in a row, checked once when made (raw_view::span()): `get(i)` and
+ * `put(i, v)` check only `i < size()`, which the compiler removes in a loop bounded by
+ * `size()` (memseg_inline.h, "Spans"). Valid as long as the memory it was made from; it owns
+ * nothing.
+ */
+template <typename T>
+class span {
+ public:
+  /** The C span (memseg_span8/16/32/64) of T's width. */
+  typedef typename detail::span_width<sizeof(T)>::c_span c_span;
+
+  explicit span(c_span s) noexcept : span_(s) {}
+
+  /** How many values. */
+  std::size_t size() const noexcept { return span_.count; }
+  /** The first byte of the first value. */
+  std::uint8_t *data() const noexcept { return span_.ptr; }
+  c_span c_value() const noexcept { return span_; }
+
+  /** Value `index`; throws memseg::error (OUT_OF_BOUNDS) unless index < size(). */
+  T get(std::size_t index, byte_order order = byte_order::native) const {
+    T value;
+    check_index(detail::span_access<T>::get(span_, index, order, &value), index);
+    return value;
+  }
+
+  /** Writes value `index`; throws memseg::error (OUT_OF_BOUNDS) unless index < size(). */
+  void put(std::size_t index, T value, byte_order order = byte_order::native) const {
+    check_index(detail::span_access<T>::put(span_, index, order, value), index);
+  }
+
+ private:
+  void check_index(memseg_status status, std::size_t index) const {
+    if (status != MEMSEG_STATUS_OK) {
+      throw error(status, "index " + std::to_string(index) + " is not below the span's " +
+                              std::to_string(span_.count) + " values");
+    }
+  }
+
+  c_span span_;
+};
 
 /**
  * A segment's memory lent for a hot loop (memseg_segment_raw()): bounds-checked inline
@@ -132,6 +228,25 @@ class raw_view {
   template <typename T>
   void put(std::size_t offset, T value, byte_order order = byte_order::native) const {
     check_inline(detail::access<T>::put(raw_, offset, order, value), offset, sizeof(T));
+  }
+
+  /**
+   * The `count` values of type T from `offset` as a span (memseg_raw_span8/16/32/64()),
+   * checked once; throws memseg::error (OUT_OF_BOUNDS) unless they all lie in this memory.
+   */
+  template <typename T>
+  memseg::span<T> span(std::size_t offset, std::size_t count) const {
+    typename memseg::span<T>::c_span s;
+    memseg_status status = detail::span_width<sizeof(T)>::make(raw_, offset, count, &s);
+    if (status == MEMSEG_STATUS_NULL_ARGUMENT) {
+      throw error(status, "a span of no memory (a null pointer)");
+    }
+    if (status != MEMSEG_STATUS_OK) {
+      throw error(status, std::to_string(count) + " values of " + std::to_string(sizeof(T)) +
+                              " bytes from offset " + std::to_string(offset) +
+                              " exceed size " + std::to_string(raw_.size));
+    }
+    return memseg::span<T>(s);
   }
 
  private:
