@@ -1,0 +1,243 @@
+"""memseg from Python, through ctypes: the C ABI as a Python host sees it.
+
+No compiler and no build step: the module loads ``libmemseg.so`` (``MEMSEG_LIBRARY`` names it,
+else the system's loader finds it) and declares the functions it uses. Handles are the C
+ABI's one-field structs, passed by value; a failing call raises ``MemsegError`` with the
+status name and the library's message for this thread. A segment's bytes are a
+``memoryview`` over the memory ``memseg_segment_raw()`` lends (the buffer protocol: no call
+per access, and ``struct.pack_into`` / ``numpy.frombuffer`` work on it directly). Like the
+pointer it comes from, the view is valid until the segment or page goes back; using it after
+that is the one misuse the library cannot catch.
+
+    import memseg
+    with memseg.Manager(64 * 32768, preallocate=True) as manager:
+        lease = manager.open_lease("demo", quota_pages=4)
+        page = lease.allocate()
+        struct.pack_into(">Q", page.view(), 0, 42)     # big-endian, straight into the page
+        assert page.get_u64_be(0) == 42                # the same bytes through the ABI
+        lease.release(page)
+        lease.close()
+
+Covers segments, managers and leases; the other layers follow the same conventions.
+"""
+
+import ctypes
+import ctypes.util
+import os
+
+STATUS_OK = 0
+MEMORY_KIND_HEAP = 1
+MEMORY_KIND_OFFHEAP = 2
+MANAGER_PREALLOCATE = 1 << 0
+
+
+def _handle_type(name):
+    return type(name, (ctypes.Structure,), {"_fields_": [("bits", ctypes.c_uint64)]})
+
+
+_Segment = _handle_type("memseg_segment")
+_Manager = _handle_type("memseg_manager")
+_Lease = _handle_type("memseg_lease")
+
+
+class _ManagerConfig(ctypes.Structure):
+    _fields_ = [
+        ("total_bytes", ctypes.c_uint64),
+        ("page_size", ctypes.c_size_t),
+        ("kind", ctypes.c_int32),
+        ("flags", ctypes.c_uint32),
+    ]
+
+
+class _LeaseUsage(ctypes.Structure):
+    _fields_ = [
+        ("pages", ctypes.c_size_t),
+        ("peak_pages", ctypes.c_size_t),
+        ("reserved_bytes", ctypes.c_uint64),
+        ("quota_pages", ctypes.c_size_t),
+    ]
+
+
+def _load():
+    path = os.environ.get("MEMSEG_LIBRARY") or ctypes.util.find_library("memseg")
+    if path is None:
+        raise OSError("libmemseg not found: set MEMSEG_LIBRARY to the path of libmemseg.so")
+    lib = ctypes.CDLL(path)
+    status = ctypes.c_int32
+    size, u64, p = ctypes.c_size_t, ctypes.c_uint64, ctypes.POINTER
+    signatures = {
+        "memseg_status_name": (ctypes.c_char_p, [ctypes.c_int32]),
+        "memseg_last_error_message": (size, [ctypes.c_char_p, size]),
+        "memseg_version": (ctypes.c_uint32, []),
+        "memseg_segment_new_heap": (status, [size, p(_Segment)]),
+        "memseg_segment_new_offheap": (status, [size, ctypes.c_uint32, p(_Segment)]),
+        "memseg_segment_free": (status, [_Segment]),
+        "memseg_segment_size": (status, [_Segment, p(size)]),
+        "memseg_segment_raw": (status, [_Segment, p(p(ctypes.c_uint8)), p(size)]),
+        "memseg_segment_get_u64_be": (status, [_Segment, size, p(u64)]),
+        "memseg_segment_put_u64_be": (status, [_Segment, size, u64]),
+        "memseg_manager_config_default": (_ManagerConfig, [u64]),
+        "memseg_manager_new": (status, [p(_ManagerConfig), p(_Manager)]),
+        "memseg_manager_stats_json": (status, [_Manager, ctypes.c_char_p, size, p(size)]),
+        "memseg_manager_close": (status, [_Manager, ctypes.c_char_p, size, p(size)]),
+        "memseg_lease_open": (status, [_Manager, ctypes.c_char_p, size, p(_Lease)]),
+        "memseg_lease_allocate": (status, [_Lease, p(_Segment)]),
+        "memseg_lease_release": (status, [_Lease, _Segment]),
+        "memseg_lease_get_usage": (status, [_Lease, p(_LeaseUsage)]),
+        "memseg_lease_close": (status, [_Lease, ctypes.c_void_p]),
+    }
+    for name, (restype, argtypes) in signatures.items():
+        function = getattr(lib, name)
+        function.restype, function.argtypes = restype, argtypes
+    return lib
+
+
+_lib = _load()
+
+
+class MemsegError(Exception):
+    """A failed call: ``status`` is the code, ``name`` its name, and the text the message."""
+
+    def __init__(self, status, message):
+        self.status = status
+        self.name = _lib.memseg_status_name(status).decode()
+        super().__init__(f"{self.name}: {message}")
+
+
+def _last_error_message():
+    needed = _lib.memseg_last_error_message(None, 0)
+    buf = ctypes.create_string_buffer(needed + 1)
+    _lib.memseg_last_error_message(buf, len(buf))
+    return buf.value.decode(errors="replace")
+
+
+def _check(status):
+    if status != STATUS_OK:
+        raise MemsegError(status, _last_error_message())
+
+
+def _text(call, *args):
+    """Runs a call that copies text into a caller buffer, sized by a first call."""
+    needed = ctypes.c_size_t(0)
+    _check(call(*args, None, 0, ctypes.byref(needed)))
+    buf = ctypes.create_string_buffer(needed.value + 1)
+    _check(call(*args, buf, len(buf), ctypes.byref(needed)))
+    return buf.value.decode()
+
+
+def version():
+    """The linked library's version as (major, minor, patch)."""
+    number = _lib.memseg_version()
+    return number // 1_000_000, number // 1000 % 1000, number % 1000
+
+
+class Segment:
+    """A segment handle. ``Segment.heap(n)`` and ``Segment.offheap(n)`` own theirs (``free``
+    ends it); a lease's page is the lease's and goes back with ``Lease.release``."""
+
+    def __init__(self, handle, owned):
+        self._handle = handle
+        self._owned = owned
+
+    @classmethod
+    def heap(cls, size):
+        handle = _Segment()
+        _check(_lib.memseg_segment_new_heap(size, ctypes.byref(handle)))
+        return cls(handle, owned=True)
+
+    @classmethod
+    def offheap(cls, size, flags=0):
+        handle = _Segment()
+        _check(_lib.memseg_segment_new_offheap(size, flags, ctypes.byref(handle)))
+        return cls(handle, owned=True)
+
+    @property
+    def bits(self):
+        return self._handle.bits
+
+    def size(self):
+        n = ctypes.c_size_t()
+        _check(_lib.memseg_segment_size(self._handle, ctypes.byref(n)))
+        return n.value
+
+    def view(self):
+        """The segment's bytes as a writable memoryview (no copy, no call per access)."""
+        ptr = ctypes.POINTER(ctypes.c_uint8)()
+        n = ctypes.c_size_t()
+        _check(_lib.memseg_segment_raw(self._handle, ctypes.byref(ptr), ctypes.byref(n)))
+        array = (ctypes.c_uint8 * n.value).from_address(ctypes.addressof(ptr.contents))
+        return memoryview(array).cast("B")
+
+    def get_u64_be(self, offset):
+        value = ctypes.c_uint64()
+        _check(_lib.memseg_segment_get_u64_be(self._handle, offset, ctypes.byref(value)))
+        return value.value
+
+    def put_u64_be(self, offset, value):
+        _check(_lib.memseg_segment_put_u64_be(self._handle, offset, value))
+
+    def free(self):
+        if not self._owned:
+            raise ValueError("a lease's page goes back with Lease.release, not free")
+        _check(_lib.memseg_segment_free(self._handle))
+
+
+class Lease:
+    """An owner's account at a manager (``Manager.open_lease``)."""
+
+    def __init__(self, handle):
+        self._handle = handle
+
+    def allocate(self):
+        page = _Segment()
+        _check(_lib.memseg_lease_allocate(self._handle, ctypes.byref(page)))
+        return Segment(page, owned=False)
+
+    def release(self, page):
+        _check(_lib.memseg_lease_release(self._handle, page._handle))
+
+    def usage(self):
+        """(pages held, peak pages, reserved bytes, quota pages or 0)."""
+        usage = _LeaseUsage()
+        _check(_lib.memseg_lease_get_usage(self._handle, ctypes.byref(usage)))
+        return usage.pages, usage.peak_pages, usage.reserved_bytes, usage.quota_pages
+
+    def close(self):
+        _check(_lib.memseg_lease_close(self._handle, None))
+
+
+class Manager:
+    """A memory manager; a context manager that closes it (and any lease left open)."""
+
+    def __init__(self, total_bytes, page_size=None, heap=False, preallocate=False):
+        config = _lib.memseg_manager_config_default(total_bytes)
+        if page_size is not None:
+            config.page_size = page_size
+        config.kind = MEMORY_KIND_HEAP if heap else MEMORY_KIND_OFFHEAP
+        config.flags = MANAGER_PREALLOCATE if preallocate else 0
+        self._handle = _Manager()
+        _check(_lib.memseg_manager_new(ctypes.byref(config), ctypes.byref(self._handle)))
+
+    def open_lease(self, name, quota_pages=0):
+        lease = _Lease()
+        _check(
+            _lib.memseg_lease_open(self._handle, name.encode(), quota_pages, ctypes.byref(lease))
+        )
+        return Lease(lease)
+
+    def stats_json(self):
+        return _text(_lib.memseg_manager_stats_json, self._handle)
+
+    def close(self, report_capacity=1 << 16):
+        """Closes the manager; returns its leak report (JSON), which names the leases left
+        open. Closing happens once, so the report is cut at ``report_capacity`` bytes."""
+        needed = ctypes.c_size_t(0)
+        buf = ctypes.create_string_buffer(report_capacity)
+        _check(_lib.memseg_manager_close(self._handle, buf, len(buf), ctypes.byref(needed)))
+        return buf.value.decode(errors="replace")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

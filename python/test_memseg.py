@@ -1,0 +1,105 @@
+"""memseg through ctypes, as a Python host uses it: ``MEMSEG_LIBRARY=path/to/libmemseg.so
+python3 python/test_memseg.py`` (``cargo test --test python_ctypes`` runs it against the
+library it built, and sets ``MEMSEG_EXPECTED_VERSION`` to the crate's version)."""
+
+import json
+import os
+import struct
+import sys
+import unittest
+
+import memseg
+
+PAGE = 32768
+
+
+class SegmentTest(unittest.TestCase):
+    def test_the_memoryview_and_the_abi_see_the_same_bytes(self):
+        for segment in (memseg.Segment.heap(64), memseg.Segment.offheap(64)):
+            view = segment.view()
+            self.assertEqual((len(view), segment.size()), (64, 64))
+            self.assertEqual(bytes(view), bytes(64), "zero-filled")
+            struct.pack_into(">Q", view, 56, 0x0102030405060708)
+            self.assertEqual(segment.get_u64_be(56), 0x0102030405060708)
+            segment.put_u64_be(0, 0xCAFE)
+            self.assertEqual(struct.unpack_from("<Q", view, 0)[0], 0xFECA000000000000)
+            view.release()
+            segment.free()
+
+    def test_bad_input_raises_with_the_status_and_the_message(self):
+        segment = memseg.Segment.heap(16)
+        with self.assertRaises(memseg.MemsegError) as caught:
+            segment.get_u64_be(9)
+        self.assertEqual(caught.exception.name, "MEMSEG_STATUS_OUT_OF_BOUNDS")
+        self.assertIn("exceeds size 16", str(caught.exception))
+        with self.assertRaises(memseg.MemsegError) as caught:
+            segment.put_u64_be(2**64 - 4, 1)
+        self.assertEqual(caught.exception.name, "MEMSEG_STATUS_OUT_OF_BOUNDS")
+        with self.assertRaises(memseg.MemsegError) as caught:
+            memseg.Segment.heap(0)
+        self.assertEqual(caught.exception.name, "MEMSEG_STATUS_INVALID_ARGUMENT")
+        segment.free()
+        for call in (segment.size, segment.free, lambda: segment.get_u64_be(0)):
+            with self.assertRaises(memseg.MemsegError) as caught:
+                call()
+            self.assertEqual(caught.exception.name, "MEMSEG_STATUS_STALE_HANDLE")
+        forged = memseg.Segment(memseg._Segment(0), owned=True)
+        with self.assertRaises(memseg.MemsegError) as caught:
+            forged.size()
+        self.assertEqual(caught.exception.name, "MEMSEG_STATUS_INVALID_HANDLE")
+
+
+class ManagerTest(unittest.TestCase):
+    def test_pages_come_from_a_lease_and_go_stale_when_released(self):
+        with memseg.Manager(4 * PAGE, preallocate=True) as manager:
+            lease = manager.open_lease("python", quota_pages=2)
+            page = lease.allocate()
+            view = page.view()
+            self.assertEqual(len(view), PAGE)
+            struct.pack_into(">d", view, PAGE - 8, -1.5)
+            self.assertEqual(page.get_u64_be(PAGE - 8), 0xBFF8000000000000)
+            other = lease.allocate()
+            with self.assertRaises(memseg.MemsegError) as caught:
+                lease.allocate()
+            self.assertEqual(caught.exception.name, "MEMSEG_STATUS_QUOTA_EXHAUSTED")
+            self.assertEqual(lease.usage(), (2, 2, 0, 2))
+            stats = json.loads(manager.stats_json())
+            self.assertEqual((stats["pages_used"], stats["leases"][0]["name"]), (2, "python"))
+            view.release()
+            lease.release(page)
+            with self.assertRaises(memseg.MemsegError) as caught:
+                lease.release(page)
+            self.assertEqual(caught.exception.name, "MEMSEG_STATUS_STALE_HANDLE")
+            with self.assertRaises(ValueError):
+                other.free()
+            lease.release(other)
+            lease.close()
+            with self.assertRaises(memseg.MemsegError) as caught:
+                lease.allocate()
+            self.assertEqual(caught.exception.name, "MEMSEG_STATUS_STALE_HANDLE")
+
+    def test_closing_the_manager_reports_the_leases_left_open(self):
+        manager = memseg.Manager(4 * PAGE, heap=True)
+        lease = manager.open_lease("left open")
+        page = lease.allocate()
+        report = json.loads(manager.close())
+        self.assertEqual(report["open_leases"][0]["name"], "left open")
+        self.assertEqual(report["open_leases"][0]["pages"], 1)
+        with self.assertRaises(memseg.MemsegError) as caught:
+            page.size()
+        self.assertEqual(caught.exception.name, "MEMSEG_STATUS_STALE_HANDLE")
+        with self.assertRaises(memseg.MemsegError):
+            manager.close()
+        with self.assertRaises(memseg.MemsegError) as caught:
+            memseg.Manager(100)
+        self.assertEqual(caught.exception.name, "MEMSEG_STATUS_INVALID_ARGUMENT")
+
+    def test_the_version_is_the_library_version(self):
+        expected = os.environ.get("MEMSEG_EXPECTED_VERSION")
+        if expected is None:
+            self.skipTest("MEMSEG_EXPECTED_VERSION is not set")
+        self.assertEqual(memseg.version(), tuple(int(part) for part in expected.split(".")))
+
+
+if __name__ == "__main__":
+    sys.exit(0 if unittest.main(exit=False).result.wasSuccessful() else 1)
