@@ -231,6 +231,9 @@ static void test_release_through_the_wrong_lease_changes_nothing(void) {
   CHECK_STATUS(memseg_lease_release(b, pa), MEMSEG_STATUS_INVALID_ARGUMENT);
   memseg_last_error_message(message, sizeof message);
   CHECK(strstr(message, "lease 'a'") != NULL);
+  CHECK_STATUS(memseg_segment_free(pa), MEMSEG_STATUS_INVALID_ARGUMENT);
+  memseg_last_error_message(message, sizeof message);
+  CHECK(strstr(message, "is lent by lease 'a'") != NULL);
   CHECK_OK(memseg_segment_put_u8(pa, 0, 1)); /* still a's, still live */
   CHECK_STATUS(memseg_lease_release(a, own), MEMSEG_STATUS_INVALID_ARGUMENT);
   CHECK_STATUS(memseg_lease_release(a, (memseg_segment){0}), MEMSEG_STATUS_INVALID_HANDLE);

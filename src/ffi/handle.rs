@@ -22,9 +22,7 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 use std::ptr::{self, NonNull};
 use std::sync::Mutex;
-use std::sync::atomic::{
-    AtomicIsize, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence,
-};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
 
 use super::slot_state::{Claim, SlotState};
 
@@ -51,7 +49,7 @@ pub(crate) enum HandleKind {
 }
 
 impl HandleKind {
-    fn from_tag(tag: u8) -> Option<HandleKind> {
+    pub(crate) fn from_tag(tag: u8) -> Option<HandleKind> {
         match tag {
             1 => Some(HandleKind::Segment),
             2 => Some(HandleKind::Manager),
@@ -195,14 +193,11 @@ const SHARDS: usize = 8;
 
 /// One thread group's free slot indexes, last in first out (a slot just freed is warm in the
 /// cache): a Treiber stack threaded through the slots, whose head carries a count against
-/// ABA; and the group's part of the live count. On cache lines of its own.
+/// ABA. On cache lines of its own.
 #[repr(align(128))]
 struct Shard {
     /// pushes and pops so far << 32 | (top index + 1), 0 when empty.
     head: AtomicU64,
-    /// Objects this group's threads inserted, less those they removed (so it may be
-    /// negative; the table's count is the sum).
-    live: AtomicIsize,
 }
 
 /// The shard of the calling thread: threads are dealt out round robin on their first call.
@@ -278,7 +273,6 @@ impl<T> HandleTable<T> {
             shards: [const {
                 Shard {
                     head: AtomicU64::new(0),
-                    live: AtomicIsize::new(0),
                 }
             }; SHARDS],
             grow: Mutex::new(0),
@@ -286,14 +280,13 @@ impl<T> HandleTable<T> {
         }
     }
 
-    /// Number of objects in the table now.
+    /// Number of objects in the table now (a snapshot while other threads insert and
+    /// remove), counted slot by slot: a diagnostic, so the fast paths keep no count.
     pub(crate) fn live_count(&self) -> usize {
-        let live: isize = self
-            .shards
-            .iter()
-            .map(|shard| shard.live.load(Ordering::Relaxed))
-            .sum();
-        live.max(0) as usize
+        (0..)
+            .map_while(|index| self.slot(index))
+            .filter(|slot| slot.state.load(Ordering::Acquire).is_live())
+            .count()
     }
 
     #[inline(always)]
@@ -413,11 +406,6 @@ impl<T> HandleTable<T> {
         // SAFETY: the slot came off the free stack, so this thread owns its object: it is not
         // live, and lookups that enter it now fail without reading the object.
         unsafe { *slot.value.get() = Some(value) };
-        // Counted before the handle is live: a removal (which must see it live) then always
-        // comes after this increment, so the count never wraps.
-        self.shards[home_shard()]
-            .live
-            .fetch_add(1, Ordering::Relaxed);
         let generation = slot.state.publish();
         Ok(encode(self.kind, generation, index))
     }
@@ -541,9 +529,6 @@ impl<T> HandleTable<T> {
         };
         // A refusal (or a panic) drops `removal`, which leaves the object live.
         allow(&entered)?;
-        self.shards[home_shard()]
-            .live
-            .fetch_sub(1, Ordering::Relaxed);
         match removal.claim() {
             Claim::Alone => {
                 // The claim took this lookup's place in the slot along: the `Ref` now owns

@@ -4,14 +4,15 @@
 use std::collections::HashMap;
 use std::ffi::{CStr, c_char};
 use std::ptr::NonNull;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::args::{checked_out, write_out};
 use super::handle::{HandleError, HandleKind, HandleTable, Ref};
+use super::lender::LenderName;
 use super::manager::{close_lease_entry, manager_entry, memseg_manager};
-use super::segment::{Lender, lend, lent_region, memseg_segment, take_back};
+use super::segment::{lend, lent_region, memseg_segment, take_back};
 use super::status::{FfiError, memseg_status};
 use crate::error::Error;
 use crate::ffi_boundary;
@@ -91,10 +92,11 @@ struct PageMap {
 pub(crate) struct LeaseEntry {
     pub(crate) lease: Lease,
     /// The lender identity of its pages in the segment table: unique per lease opened
-    /// through the ABI (the lease tag in the top byte, so no other lender's ids collide).
-    lender_id: u64,
+    /// through the ABI (the lease tag in the top byte, so no other lender's ids collide),
+    /// with the lease's name registered under it for messages.
+    lender: LenderName,
     /// How the lease is named in messages about its pages.
-    lender_what: Arc<str>,
+    what: String,
     manager_bits: u64,
     pages: Mutex<PageMap>,
 }
@@ -108,11 +110,8 @@ fn lease_entry(lease: memseg_lease) -> Result<Ref<'static, LeaseEntry>, FfiError
 }
 
 impl LeaseEntry {
-    fn lender(&self) -> Lender {
-        Lender {
-            id: self.lender_id,
-            what: Arc::clone(&self.lender_what),
-        }
+    fn lender_id(&self) -> u64 {
+        self.lender.id()
     }
 
     /// Lends `page` to the host under a new segment handle, recorded in the lease's map
@@ -125,7 +124,7 @@ impl LeaseEntry {
         }
         // SAFETY: the page's memory stays valid while the segment is in the map, and the map
         // drops it only after `take_back` made the handle stale.
-        let handle = unsafe { lend(page.region(), page.kind(), self.lender())? };
+        let handle = unsafe { lend(page.region(), page.kind(), self.lender_id())? };
         pages.lent.insert(handle.bits, page);
         Ok(handle)
     }
@@ -136,7 +135,7 @@ impl LeaseEntry {
         if !pages.lent.contains_key(&page.bits) {
             return Err(self.refuse(page));
         }
-        take_back(page, self.lender_id)?;
+        take_back(page, self.lender_id())?;
         Ok(pages.lent.remove(&page.bits).expect("checked above"))
     }
 }
@@ -146,11 +145,11 @@ impl LeaseEntry {
     /// stale or invalid handle, another owner's page, or a host-allocated segment.
     #[cold]
     fn refuse(&self, page: memseg_segment) -> FfiError {
-        match lent_region(page, self.lender_id) {
+        match lent_region(page, self.lender_id()) {
             Err(e) => e,
             Ok(_) => Error::invalid(format!(
                 "segment handle {:#018x} is not held by {}",
-                page.bits, self.lender_what
+                page.bits, self.what
             ))
             .into(),
         }
@@ -168,7 +167,7 @@ pub(crate) fn reclaim_pages(entry: &LeaseEntry, close: bool) -> usize {
         // find its page either in the map or stale, never lent but missing from the map.
         for &(bits, _) in &pages {
             // Every page in the map was lent by this lease, so this cannot be refused.
-            let _ = take_back(memseg_segment { bits }, entry.lender_id);
+            let _ = take_back(memseg_segment { bits }, entry.lender_id());
         }
         pages
     };
@@ -217,10 +216,11 @@ pub unsafe extern "C" fn memseg_lease_open(
                 let lease = entry.manager.open_lease(&name, quota)?;
                 let lender_id =
                     (HandleKind::Lease as u64) << 56 | NEXT_LENDER.fetch_add(1, Ordering::Relaxed);
+                let what = format!("lease '{name}'");
                 let lease_entry = LeaseEntry {
-                    lender_what: Arc::from(format!("lease '{name}'")),
+                    lender: LenderName::register(lender_id, what.clone()),
+                    what,
                     lease,
-                    lender_id,
                     manager_bits: manager.bits,
                     pages: Mutex::new(PageMap::default()),
                 };
@@ -495,7 +495,7 @@ pub unsafe extern "C" fn memseg_lease_transfer(
         let target = lease_entry(to)?;
         if std::ptr::eq(&*source, &*target) {
             // Only checks that the lease holds it.
-            lent_region(page, source.lender_id)?;
+            lent_region(page, source.lender_id())?;
             // SAFETY: `out` was checked non-null; the caller promises it is writable.
             unsafe { write_out(out, page) };
             return Ok(());
@@ -503,12 +503,12 @@ pub unsafe extern "C" fn memseg_lease_transfer(
         if source.manager_bits != target.manager_bits {
             return Err(Error::invalid(format!(
                 "{} belongs to another memory manager than {}",
-                target.lender_what, source.lender_what
+                target.what, source.what
             ))
             .into());
         }
         // Both maps, in a fixed order, so that two opposite transfers cannot deadlock.
-        let (mut src, mut dst) = if source.lender_id < target.lender_id {
+        let (mut src, mut dst) = if source.lender_id() < target.lender_id() {
             let src = lock(&source.pages);
             (src, lock(&target.pages))
         } else {

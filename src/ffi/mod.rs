@@ -24,6 +24,7 @@ pub mod boundary;
 pub mod buffer;
 pub(crate) mod handle;
 pub mod lease;
+mod lender;
 pub mod manager;
 pub mod plan;
 pub mod pool;

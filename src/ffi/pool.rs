@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::args::{checked_out, write_out};
 use super::buffer::{memseg_buffer, memseg_buffer_builder, register_buffer, register_builder};
 use super::handle::{HandleKind, HandleTable, Ref};
-use super::segment::{Lender, lend, lent_region, memseg_segment, take_back};
+use super::segment::{lend, lent_region, memseg_segment, take_back};
 use super::status::{FfiError, memseg_status};
 use crate::error::Error;
 use crate::ffi_boundary;
@@ -248,13 +248,6 @@ pub unsafe extern "C" fn memseg_network_pool_stats(
     })
 }
 
-fn lender_of(pool: memseg_network_pool) -> Lender {
-    Lender {
-        id: pool.bits,
-        what: format!("network buffer pool {:#018x}", pool.bits).into(),
-    }
-}
-
 /// Takes `count` segments from the network pool for exclusive use, all or nothing, and writes
 /// `count` segment handles to `out_segments[0..count]`.
 ///
@@ -283,7 +276,7 @@ pub unsafe extern "C" fn memseg_network_pool_request_exclusive(
             // SAFETY: the region stays valid until the loan ends in
             // `memseg_network_pool_recycle_exclusive`, which keeps the exclusive segment (and
             // the network pool's memory) alive until then.
-            match unsafe { lend(region, segment.segment().kind(), lender_of(pool)) } {
+            match unsafe { lend(region, segment.segment().kind(), pool.bits) } {
                 Ok(handle) => handles.push(handle),
                 Err(e) => {
                     for handle in handles {

@@ -3,10 +3,10 @@
 
 use std::ffi::c_void;
 use std::ptr::NonNull;
-use std::sync::Arc;
 
 use super::args::{byte_buffer, checked_out, write_out};
 use super::handle::{HandleKind, HandleTable};
+use super::lender::lender_name;
 use super::status::{FfiError, memseg_status};
 use crate::error::Error;
 use crate::ffi_boundary;
@@ -70,16 +70,6 @@ const OFFHEAP_FLAGS: u32 = MEMSEG_OFFHEAP_HUGE_PAGES | MEMSEG_OFFHEAP_PREFAULT;
 pub type memseg_release_fn =
     Option<unsafe extern "C" fn(ctx: *mut c_void, ptr: *mut c_void, size: usize)>;
 
-/// Who lends the memory of a lent segment handle: a description for messages ("lease
-/// 'sort-1'", "network buffer pool") and an identity the owner chooses (for example its own
-/// handle bits), so that a page goes back only through the owner that lent it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Lender {
-    pub(crate) id: u64,
-    /// Shared, so that lending a page costs no allocation for its description.
-    pub(crate) what: Arc<str>,
-}
-
 /// What a segment handle names.
 pub(crate) enum SegmentEntry {
     /// A segment the host allocated or wrapped; `memseg_segment_free()` ends it.
@@ -87,8 +77,8 @@ pub(crate) enum SegmentEntry {
     /// Memory an owner lends out (a lease's page, a pool's exclusive segment). Typed and bulk
     /// access work as on any segment; only the lender ends the loan ([`take_back`]), and
     /// `memseg_segment_free()` refuses it.
-    // lent segments serve the leases and pools to come
-    Lent { kind: SegmentKind, lender: Lender },
+    /// `lender`: the id of the owner that lent it (named by `lender::lender_name`).
+    Lent { kind: SegmentKind, lender: u64 },
 }
 
 impl SegmentEntry {
@@ -121,7 +111,9 @@ fn register(make: impl FnOnce() -> Result<Segment, Error>) -> Result<memseg_segm
     Ok(memseg_segment { bits })
 }
 
-/// Gives `region` a new segment handle on loan from `lender`.
+/// Gives `region` a new segment handle on loan from the lender with id `lender`: an identity
+/// the owner chooses (for example its own handle bits; the top byte a handle kind tag, see
+/// `lender::lender_name`), so that the segment goes back only through that owner.
 ///
 /// # Safety
 /// `region` must stay valid for reads and writes until the loan ends with [`take_back`],
@@ -129,7 +121,7 @@ fn register(make: impl FnOnce() -> Result<Segment, Error>) -> Result<memseg_segm
 pub(crate) unsafe fn lend(
     region: Region,
     kind: SegmentKind,
-    lender: Lender,
+    lender: u64,
 ) -> Result<memseg_segment, FfiError> {
     let bits = SEGMENTS.insert_with(
         || {
@@ -166,10 +158,11 @@ fn check_lender(
     lender_id: u64,
 ) -> Result<(), FfiError> {
     match entry {
-        SegmentEntry::Lent { lender, .. } if lender.id == lender_id => Ok(()),
+        SegmentEntry::Lent { lender, .. } if *lender == lender_id => Ok(()),
         SegmentEntry::Lent { lender, .. } => Err(Error::invalid(format!(
             "segment handle {:#018x} belongs to {}, not to the owner it was given back to",
-            segment.bits, lender.what
+            segment.bits,
+            lender_name(*lender)
         ))
         .into()),
         SegmentEntry::Owned(_) => Err(Error::invalid(format!(
@@ -335,7 +328,8 @@ pub extern "C" fn memseg_segment_free(segment: memseg_segment) -> memseg_status 
             SegmentEntry::Lent { lender, .. } => Err(FfiError::Core(Error::invalid(format!(
                 "segment handle {:#018x} is lent by {}; give it back there, not to \
                  memseg_segment_free()",
-                segment.bits, lender.what
+                segment.bits,
+                lender_name(*lender)
             )))),
         })?;
         drop(entry);
@@ -663,14 +657,8 @@ extern "C" fn put_typed_checked<T: Primitive>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ffi::lender::LenderName;
     use crate::ffi::segment_typed::{memseg_segment_put_u8, memseg_segment_put_u32_be};
-
-    fn lender(id: u64) -> Lender {
-        Lender {
-            id,
-            what: Arc::from(format!("test lender {id}")),
-        }
-    }
 
     #[test]
     fn a_lent_segment_works_as_a_segment_and_goes_back_only_to_its_lender() {
@@ -679,7 +667,8 @@ mod tests {
         // SAFETY: `memory` outlives the loan, which ends below with `take_back`.
         let region = unsafe { Region::new(ptr, memory.len()) };
         // SAFETY: as above.
-        let seg = unsafe { lend(region, SegmentKind::OffHeap, lender(7)) }.unwrap();
+        let _name = LenderName::register(7, "test lender 7".into());
+        let seg = unsafe { lend(region, SegmentKind::OffHeap, 7) }.unwrap();
 
         let mut kind = memseg_memory_kind::Heap;
         // SAFETY: `kind` is a valid out pointer.

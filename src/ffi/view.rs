@@ -17,7 +17,7 @@ use super::buffer::{memseg_buffer, register_buffer};
 use super::handle::{HandleError, HandleKind, HandleTable};
 use super::lease::{allocate_lent, check_lease, memseg_lease, release_lent};
 use super::pool::{local_pool_of, memseg_local_pool};
-use super::segment::{Lender, lend, memseg_segment, region_of, take_back};
+use super::segment::{lend, memseg_segment, region_of, take_back};
 use super::status::{FfiError, memseg_status};
 use crate::error::{Error, Result};
 use crate::ffi_boundary;
@@ -113,7 +113,9 @@ impl HandleSource {
 /// The buffers of a local pool that an output view writes into.
 struct PoolPages {
     pool: Arc<LocalBufferPool>,
-    lender: Lender,
+    /// The lender id of its segments (the output view tag in the top byte, which names it in
+    /// messages).
+    lender: u64,
     buffers: HashMap<u64, Buffer>,
 }
 
@@ -126,7 +128,7 @@ impl PoolPages {
         let region = buffer.region();
         // SAFETY: the buffer keeps its segment's memory valid while it is held here, and it
         // is held until the loan ends (`take_back` in `end_loan`).
-        let handle = unsafe { lend(region, SegmentKind::Foreign, self.lender.clone())? };
+        let handle = unsafe { lend(region, SegmentKind::Foreign, self.lender)? };
         self.buffers.insert(handle.bits, buffer);
         Ok(handle)
     }
@@ -135,7 +137,7 @@ impl PoolPages {
     fn end_loan(&mut self, handle: memseg_segment) -> Option<Buffer> {
         let buffer = self.buffers.remove(&handle.bits)?;
         // The handle was lent here, so this is refused only if it was never lent.
-        let _ = take_back(handle, self.lender.id);
+        let _ = take_back(handle, self.lender);
         Some(buffer)
     }
 }
@@ -582,10 +584,7 @@ pub unsafe extern "C" fn memseg_output_view_new_on_local_pool(
             | NEXT_POOL_LENDER.fetch_add(1, Ordering::Relaxed);
         let pages = PoolPages {
             pool: Arc::clone(&pool),
-            lender: Lender {
-                id,
-                what: Arc::from(format!("an output view on a local buffer pool ({id:#x})")),
-            },
+            lender: id,
             buffers: HashMap::new(),
         };
         let source = HandleSource::new(VecDeque::new(), Supply::Pool(pages));
