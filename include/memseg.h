@@ -805,10 +805,11 @@ typedef int32_t (*memseg_sort_compare_fn)(void *ctx,
 /**
  * How a sorter is built: its memory, its key, and where it spills.
  *
- * For now a sorter allocates its own off-heap pages (`memory_size / page_size` of them) when
- * it is created and frees them with the sorter; once the memory manager is in, a sorter will
- * take its pages from a lease instead. Either way it never uses more memory for records,
- * index entries and I/O buffers than those pages. Spill files use direct I/O when pages are
+ * A sorter made with `memseg_sorter_new()` allocates its own off-heap pages
+ * (`memory_size / page_size` of them) when it is created and frees them with the sorter; one
+ * made with `memseg_sorter_new_on_lease()` takes them from a lease, charged to the manager's
+ * budget. Either way it never uses more memory for records, index entries and I/O buffers
+ * than those pages. Spill files use direct I/O when pages are
  * at least 128 KiB (the page cache otherwise).
  */
 typedef struct memseg_sort_config {

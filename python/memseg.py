@@ -18,7 +18,9 @@ that is the one misuse the library cannot catch.
         lease.release(page)
         lease.close()
 
-Covers segments, managers and leases; the other layers follow the same conventions.
+Covers segments, managers, leases and the external sorter (``Sorter``: records in, then out
+in key order, spilling to disk when its memory is full); the other layers follow the same
+conventions.
 """
 
 import ctypes
@@ -26,6 +28,7 @@ import ctypes.util
 import os
 
 STATUS_OK = 0
+STATUS_END_OF_DATA = 13
 MEMORY_KIND_HEAP = 1
 MEMORY_KIND_OFFHEAP = 2
 MANAGER_PREALLOCATE = 1 << 0
@@ -38,6 +41,7 @@ def _handle_type(name):
 _Segment = _handle_type("memseg_segment")
 _Manager = _handle_type("memseg_manager")
 _Lease = _handle_type("memseg_lease")
+_Sorter = _handle_type("memseg_sorter")
 
 
 class _ManagerConfig(ctypes.Structure):
@@ -55,6 +59,31 @@ class _LeaseUsage(ctypes.Structure):
         ("peak_pages", ctypes.c_size_t),
         ("reserved_bytes", ctypes.c_uint64),
         ("quota_pages", ctypes.c_size_t),
+    ]
+
+
+class _SortConfig(ctypes.Structure):
+    _fields_ = [
+        ("memory_size", ctypes.c_size_t),
+        ("page_size", ctypes.c_size_t),
+        ("key_offset", ctypes.c_size_t),
+        ("key_length", ctypes.c_size_t),
+        ("prefix_length", ctypes.c_size_t),
+        ("compare", ctypes.c_void_p),
+        ("compare_ctx", ctypes.c_void_p),
+        ("temp_dir", ctypes.c_char_p),
+    ]
+
+
+class _SortStats(ctypes.Structure):
+    _fields_ = [
+        ("records", ctypes.c_uint64),
+        ("record_bytes", ctypes.c_uint64),
+        ("spilled_runs", ctypes.c_uint64),
+        ("spilled_bytes", ctypes.c_uint64),
+        ("merge_passes", ctypes.c_uint64),
+        ("peak_memory_bytes", ctypes.c_uint64),
+        ("memory_bytes", ctypes.c_uint64),
     ]
 
 
@@ -85,6 +114,13 @@ def _load():
         "memseg_lease_release": (status, [_Lease, _Segment]),
         "memseg_lease_get_usage": (status, [_Lease, p(_LeaseUsage)]),
         "memseg_lease_close": (status, [_Lease, ctypes.c_void_p]),
+        "memseg_sorter_new": (status, [p(_SortConfig), p(_Sorter)]),
+        "memseg_sorter_new_on_lease": (status, [_Lease, p(_SortConfig), p(_Sorter)]),
+        "memseg_sorter_add": (status, [_Sorter, ctypes.c_char_p, size]),
+        "memseg_sorter_finish": (status, [_Sorter]),
+        "memseg_sorter_next": (status, [_Sorter, p(p(ctypes.c_uint8)), p(size)]),
+        "memseg_sorter_stats": (status, [_Sorter, p(_SortStats)]),
+        "memseg_sorter_free": (status, [_Sorter]),
     }
     for name, (restype, argtypes) in signatures.items():
         function = getattr(lib, name)
@@ -241,3 +277,72 @@ class Manager:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class Sorter:
+    """An external sorter of byte records by the key at ``key_offset`` (``key_length`` bytes,
+    compared as unsigned bytes). Its memory is ``memory_size`` bytes of its own pages, or of
+    ``lease``'s pages (``page_size`` then defaults to the lease's); when that is full it spills
+    sorted runs to ``temp_dir`` (the system's temporary directory by default) and merges them.
+    A context manager that frees it, with its files."""
+
+    def __init__(
+        self,
+        key_offset,
+        key_length,
+        memory_size=8 << 20,
+        page_size=None,
+        prefix_length=None,
+        temp_dir=None,
+        lease=None,
+    ):
+        config = _SortConfig()
+        config.memory_size = memory_size
+        config.page_size = page_size if page_size is not None else (0 if lease else 32768)
+        config.key_offset = key_offset
+        config.key_length = key_length
+        config.prefix_length = min(key_length, 56) if prefix_length is None else prefix_length
+        config.temp_dir = temp_dir.encode() if temp_dir is not None else None
+        self._handle = _Sorter()
+        if lease is None:
+            _check(_lib.memseg_sorter_new(ctypes.byref(config), ctypes.byref(self._handle)))
+        else:
+            _check(
+                _lib.memseg_sorter_new_on_lease(
+                    lease._handle, ctypes.byref(config), ctypes.byref(self._handle)
+                )
+            )
+
+    def add(self, record):
+        """Adds one record (bytes-like; copied into the sorter's memory)."""
+        _check(_lib.memseg_sorter_add(self._handle, bytes(record), len(record)))
+
+    def finish(self):
+        """Ends the input; the records then come out in key order by iterating."""
+        _check(_lib.memseg_sorter_finish(self._handle))
+
+    def __iter__(self):
+        ptr = ctypes.POINTER(ctypes.c_uint8)()
+        n = ctypes.c_size_t()
+        while True:
+            status = _lib.memseg_sorter_next(self._handle, ctypes.byref(ptr), ctypes.byref(n))
+            if status == STATUS_END_OF_DATA:
+                return
+            _check(status)
+            # Copied out: the sorter's memory is lent only until its next call.
+            yield ctypes.string_at(ptr, n.value)
+
+    def stats(self):
+        """What the sorter did: records, bytes, spilled runs and bytes, merge passes, memory."""
+        stats = _SortStats()
+        _check(_lib.memseg_sorter_stats(self._handle, ctypes.byref(stats)))
+        return {name: getattr(stats, name) for name, _ in _SortStats._fields_}
+
+    def free(self):
+        _check(_lib.memseg_sorter_free(self._handle))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.free()

@@ -4,8 +4,10 @@ library it built, and sets ``MEMSEG_EXPECTED_VERSION`` to the crate's version)."
 
 import json
 import os
+import random
 import struct
 import sys
+import tempfile
 import unittest
 
 import memseg
@@ -99,6 +101,49 @@ class ManagerTest(unittest.TestCase):
         if expected is None:
             self.skipTest("MEMSEG_EXPECTED_VERSION is not set")
         self.assertEqual(memseg.version(), tuple(int(part) for part in expected.split(".")))
+
+
+class SorterTest(unittest.TestCase):
+    def test_records_come_out_in_key_order_after_spilling(self):
+        rng = random.Random(7)
+        records = [rng.randbytes(4) + struct.pack(">Q", i) + rng.randbytes(rng.randrange(0, 40))
+                   for i in range(20000)]
+        with tempfile.TemporaryDirectory() as spill_dir:
+            with memseg.Sorter(0, 4, memory_size=8 * 4096, page_size=4096,
+                               temp_dir=spill_dir) as sorter:
+                for record in records:
+                    sorter.add(record)
+                sorter.finish()
+                out = list(sorter)
+                stats = sorter.stats()
+            self.assertEqual(os.listdir(spill_dir), [], "spill files have no name")
+        self.assertEqual([r[:4] for r in out], sorted(r[:4] for r in records))
+        self.assertEqual(sorted(out), sorted(records), "every record once")
+        self.assertEqual(stats["records"], len(records))
+        self.assertGreater(stats["spilled_runs"], 1)
+        self.assertLessEqual(stats["peak_memory_bytes"], stats["memory_bytes"])
+
+    def test_a_sorter_on_a_lease_is_charged_to_it_and_refuses_bad_input(self):
+        with memseg.Manager(16 * PAGE) as manager:
+            lease = manager.open_lease("sort", quota_pages=8)
+            with self.assertRaises(memseg.MemsegError) as caught:
+                memseg.Sorter(0, 8, memory_size=16 * PAGE, lease=lease)
+            self.assertEqual(caught.exception.name, "MEMSEG_STATUS_QUOTA_EXHAUSTED")
+            with memseg.Sorter(0, 8, memory_size=8 * PAGE, lease=lease) as sorter:
+                self.assertEqual(lease.usage()[0], 8)
+                with self.assertRaises(memseg.MemsegError) as caught:
+                    sorter.add(b"short")
+                self.assertEqual(caught.exception.name, "MEMSEG_STATUS_INVALID_ARGUMENT")
+                with self.assertRaises(memseg.MemsegError) as caught:
+                    next(iter(sorter))
+                self.assertEqual(caught.exception.name, "MEMSEG_STATUS_INVALID_ARGUMENT")
+                for value in (3, 1, 2):
+                    sorter.add(struct.pack(">Q", value))
+                sorter.finish()
+                self.assertEqual([struct.unpack(">Q", r)[0] for r in sorter], [1, 2, 3])
+                self.assertEqual(sorter.stats()["spilled_runs"], 0)
+            self.assertEqual(lease.usage()[0], 0, "the pages went back with the sorter")
+            lease.close()
 
 
 if __name__ == "__main__":
