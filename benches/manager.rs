@@ -2,7 +2,8 @@
 //!
 //! Allocate + release of one 32 KiB page through a lease of a preallocated manager, against,
 //! in the same run: a bare crossbeam `ArrayQueue` pop + push (the floor: the lock-free queue a
-//! preallocated manager recycles its pages through) and glibc `malloc` + `free` of 32 KiB.
+//! preallocated manager recycles its pages through; shared by the threads, and also one per
+//! thread, uncontended) and glibc `malloc` + `free` of 32 KiB.
 //! Each on one thread, and on two threads at once (each with its own lease of the same
 //! manager; the queue shared). The lease is measured through the Rust API (`allocate` +
 //! `release`, and `allocate` + drop) and through the C ABI functions (`memseg_lease_allocate`
@@ -39,6 +40,7 @@ const PAGES: usize = 256;
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Variant {
     Queue,
+    QueueOwn,
     Malloc,
     LeaseRelease,
     LeaseReleaseRef,
@@ -46,8 +48,9 @@ enum Variant {
     Abi,
 }
 
-const VARIANTS: [Variant; 6] = [
+const VARIANTS: [Variant; 7] = [
     Variant::Queue,
+    Variant::QueueOwn,
     Variant::Malloc,
     Variant::LeaseRelease,
     Variant::LeaseReleaseRef,
@@ -58,6 +61,7 @@ const VARIANTS: [Variant; 6] = [
 fn name(v: Variant) -> &'static str {
     match v {
         Variant::Queue => "ArrayQueue pop+push (floor)",
+        Variant::QueueOwn => "  the same, a queue per thread",
         Variant::Malloc => "malloc+free 32 KiB",
         Variant::LeaseRelease => "lease allocate+release (Rust)",
         Variant::LeaseReleaseRef => "  the same, page by reference",
@@ -72,10 +76,12 @@ struct Fixture {
     c_manager: memseg_manager,
 }
 
-/// What one thread uses: its own lease (Rust) and lease handle (C ABI).
+/// What one thread uses: its own lease (Rust) and lease handle (C ABI), and a queue of its
+/// own (the floor without the contention of a shared queue, as each lease has its own cache).
 struct PerThread {
     lease: Lease,
     c_lease: memseg_lease,
+    queue: ArrayQueue<usize>,
 }
 
 fn per_thread(fixture: &Fixture, t: usize) -> PerThread {
@@ -90,7 +96,17 @@ fn per_thread(fixture: &Fixture, t: usize) -> PerThread {
             .open_lease(&format!("bench-{t}"), None)
             .unwrap(),
         c_lease,
+        queue: full_queue(),
     }
+}
+
+/// A queue holding the indexes of `PAGES` pages, as the manager's free queue does.
+fn full_queue() -> ArrayQueue<usize> {
+    let queue = ArrayQueue::new(PAGES);
+    for i in 0..PAGES {
+        let _ = queue.push(i);
+    }
+    queue
 }
 
 /// Runs `iters` operations of `variant` and returns nanoseconds per operation.
@@ -101,6 +117,12 @@ fn run(variant: Variant, fixture: &Fixture, mine: &PerThread, iters: usize) -> f
             for _ in 0..iters {
                 let page = fixture.queue.pop().expect("the queue is never empty");
                 let _ = fixture.queue.push(black_box(page));
+            }
+        }
+        Variant::QueueOwn => {
+            for _ in 0..iters {
+                let page = mine.queue.pop().expect("the queue is never empty");
+                let _ = mine.queue.push(black_box(page));
             }
         }
         Variant::Malloc => {
@@ -188,10 +210,7 @@ fn main() {
             .unwrap_or_default()
             .trim()
     );
-    let queue = ArrayQueue::new(PAGES);
-    for i in 0..PAGES {
-        let _ = queue.push(i);
-    }
+    let queue = full_queue();
     let config = ManagerConfig::new((PAGES * PAGE) as u64)
         .with_kind(MemoryKind::OffHeap)
         .with_allocation(Allocation::Preallocated);
@@ -252,6 +271,19 @@ fn main() {
             "not met"
         };
         println!("  target (lease allocate+release within 1.5x the floor): {verdict}");
+        let own = VARIANTS
+            .iter()
+            .position(|x| *x == Variant::QueueOwn)
+            .unwrap();
+        let against_own: Vec<f64> = figures[lease]
+            .iter()
+            .zip(&figures[own])
+            .map(|(lease, queue)| lease / queue)
+            .collect();
+        println!(
+            "  lease allocate+release against a queue per thread: {:.2}x",
+            median(against_own)
+        );
     }
     drop(mine);
     // SAFETY: no report buffer.
