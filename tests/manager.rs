@@ -511,6 +511,80 @@ fn the_memory_plan_sizes_a_manager() {
 
 /// Many threads allocate, transfer and release; at every quiescent point (a barrier), pages
 /// out plus pages free equal the total and no page is held twice.
+/// Threads share one lease with a quota, allocating and releasing single pages (the lease's
+/// cache of released pages, taken and refilled by all of them at once), while another lease
+/// takes pages when it can (reclaiming what the shared lease keeps): no page is ever held
+/// twice, the quota holds, and every page comes back.
+#[test]
+fn a_lease_shared_by_threads_never_hands_a_page_out_twice() {
+    const THREADS: usize = 3;
+    let rounds = if cfg!(miri) { 20 } else { 20_000 };
+    let manager = MemoryManager::new(configs(6)[2]).unwrap();
+    let shared = manager.open_lease("shared", Some(4)).unwrap();
+    let other = manager.open_lease("other", None).unwrap();
+    let out = std::sync::Mutex::new(HashSet::new());
+    let held_by_shared = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let (shared, out, held_by_shared) = (&shared, &out, &held_by_shared);
+            s.spawn(move || {
+                let mut mine: Vec<Segment> = Vec::new();
+                for i in 0..rounds {
+                    if (i + t) % 3 != 2 {
+                        match shared.allocate() {
+                            Ok(page) => {
+                                let now = held_by_shared.fetch_add(1, Ordering::SeqCst) + 1;
+                                assert!(now <= 4, "quota of 4 exceeded: {now}");
+                                assert!(out.lock().unwrap().insert(page.as_ptr() as usize));
+                                mine.push(page);
+                            }
+                            Err(Error::QuotaExhausted(_) | Error::BudgetExhausted(_)) => {}
+                            Err(e) => panic!("{e}"),
+                        }
+                    } else if let Some(page) = mine.pop() {
+                        assert!(out.lock().unwrap().remove(&(page.as_ptr() as usize)));
+                        held_by_shared.fetch_sub(1, Ordering::SeqCst);
+                        if i % 2 == 0 {
+                            shared.release(page).unwrap();
+                        } else {
+                            drop(page);
+                        }
+                    }
+                }
+                for page in mine {
+                    assert!(out.lock().unwrap().remove(&(page.as_ptr() as usize)));
+                    held_by_shared.fetch_sub(1, Ordering::SeqCst);
+                    shared.release(page).unwrap();
+                }
+            });
+        }
+        let (other, out) = (&other, &out);
+        s.spawn(move || {
+            for _ in 0..rounds / 10 {
+                if let Ok(pages) = other.allocate_many(2) {
+                    for page in &pages {
+                        assert!(out.lock().unwrap().insert(page.as_ptr() as usize));
+                    }
+                    for page in &pages {
+                        assert!(out.lock().unwrap().remove(&(page.as_ptr() as usize)));
+                    }
+                    other.release_many(pages).unwrap();
+                }
+            }
+        });
+    });
+    let stats = manager.stats();
+    assert_eq!((stats.pages_used, stats.pages_free), (0, 6), "{stats:?}");
+    assert!(
+        stats
+            .leases
+            .iter()
+            .all(|l| l.pages == 0 && l.peak_pages <= 4 || l.name == "other")
+    );
+    drop((shared, other));
+    assert!(manager.close().unwrap().is_clean());
+}
+
 #[test]
 fn conservation_under_contention() {
     const THREADS: usize = 4;
