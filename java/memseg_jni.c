@@ -40,6 +40,14 @@ static int throw_unless_ok(JNIEnv *env, memseg_status status) {
   return 1;
 }
 
+/* Throws java.lang.OutOfMemoryError for a buffer the glue could not allocate. */
+static void throw_out_of_memory(JNIEnv *env, const char *what) {
+  jclass cls = (*env)->FindClass(env, "java/lang/OutOfMemoryError");
+  if (cls != NULL) {
+    (*env)->ThrowNew(env, cls, what);
+  }
+}
+
 /* A Java string made of the text a memseg call copies into a caller buffer; NULL if thrown. */
 static jstring text_of(JNIEnv *env, memseg_status status, const char *text) {
   if (throw_unless_ok(env, status)) {
@@ -78,7 +86,10 @@ JNIEXPORT jstring JNICALL Java_memseg_Memseg_managerClose(JNIEnv *env, jclass cl
   jstring result;
   (void)cls;
   if (report == NULL) {
-    throw_unless_ok(env, memseg_manager_close(manager, NULL, 0, &len));
+    /* The manager is closed all the same; only its report is lost. */
+    if (!throw_unless_ok(env, memseg_manager_close(manager, NULL, 0, &len))) {
+      throw_out_of_memory(env, "no memory for the manager's leak report");
+    }
     return NULL;
   }
   result = text_of(env, memseg_manager_close(manager, report, capacity, &len), report);
@@ -98,6 +109,7 @@ JNIEXPORT jstring JNICALL Java_memseg_Memseg_managerStatsJson(JNIEnv *env, jclas
   }
   buf = malloc(len + 1);
   if (buf == NULL) {
+    throw_out_of_memory(env, "no memory for the manager's stats");
     return NULL;
   }
   result = text_of(env, memseg_manager_stats_json(manager, buf, len + 1, &len), buf);
