@@ -1713,8 +1713,10 @@ memseg_status memseg_segment_kind(struct memseg_segment segment, memseg_memory_k
 memseg_status memseg_segment_is_freed(struct memseg_segment segment, bool *out_freed);
 
 /**
- * Writes the number of segments allocated or wrapped and not yet freed, across the
- * process, to `*out_count`: a leak check for tests and shutdown. Thread-safe.
+ * Writes the number of segment handles live across the process (segments allocated or
+ * wrapped and not yet freed, and pages lent and not yet given back) to `*out_count`: a leak
+ * check for tests and shutdown. It looks at every handle slot the process has used, so it
+ * is not for hot paths. Thread-safe.
  */
 memseg_status memseg_segment_live_count(size_t *out_count);
 

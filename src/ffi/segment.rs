@@ -384,8 +384,10 @@ pub unsafe extern "C" fn memseg_segment_is_freed(
     })
 }
 
-/// Writes the number of segments allocated or wrapped and not yet freed, across the
-/// process, to `*out_count`: a leak check for tests and shutdown. Thread-safe.
+/// Writes the number of segment handles live across the process (segments allocated or
+/// wrapped and not yet freed, and pages lent and not yet given back) to `*out_count`: a leak
+/// check for tests and shutdown. It looks at every handle slot the process has used, so it
+/// is not for hot paths. Thread-safe.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn memseg_segment_live_count(out_count: *mut usize) -> memseg_status {
     ffi_boundary!({
