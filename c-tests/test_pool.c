@@ -198,9 +198,16 @@ static void test_buffers_and_slices(void) {
   CHECK_OK(memseg_buffer_tag(slice, &tag));
   CHECK_EQ(tag, MEMSEG_BUFFER_TAG_EVENT);
 
-  /* Retain and release on one handle; the last release makes it stale. */
+  /* Retain and release on one handle; the last release makes it stale. The count is the
+   * handle's references plus the slice's. */
   CHECK_OK(memseg_buffer_retain(b));
+  CHECK_OK(memseg_buffer_ref_count(b, &refs));
+  CHECK_EQ(refs, 3);
+  CHECK_OK(memseg_buffer_ref_count(slice, &refs));
+  CHECK_EQ(refs, 3);
   CHECK_OK(memseg_buffer_release(b));
+  CHECK_OK(memseg_buffer_ref_count(b, &refs));
+  CHECK_EQ(refs, 2);
   CHECK_OK(memseg_buffer_size(b, &value));
   CHECK_OK(memseg_buffer_release(b));
   CHECK_STATUS(memseg_buffer_size(b, &value), MEMSEG_STATUS_STALE_HANDLE);

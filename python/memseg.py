@@ -18,8 +18,9 @@ that is the one misuse the library cannot catch.
         lease.release(page)
         lease.close()
 
-Covers segments, managers, leases and the external sorter (``Sorter``: records in, then out
-in key order, spilling to disk when its memory is full); the other layers follow the same
+Covers segments, managers, leases, the external sorter (``Sorter``: records in, then out in
+key order, spilling to disk when its memory is full) and buffer pools (``NetworkPool``,
+``LocalPool``, ``Buffer``: counted references to pooled segments); the views follow the same
 conventions.
 """
 
@@ -29,6 +30,8 @@ import os
 
 STATUS_OK = 0
 STATUS_END_OF_DATA = 13
+NETWORK_POOL_HEAP = 1 << 0
+NO_CHANNEL = 2**32 - 1
 MEMORY_KIND_HEAP = 1
 MEMORY_KIND_OFFHEAP = 2
 MANAGER_PREALLOCATE = 1 << 0
@@ -42,6 +45,19 @@ _Segment = _handle_type("memseg_segment")
 _Manager = _handle_type("memseg_manager")
 _Lease = _handle_type("memseg_lease")
 _Sorter = _handle_type("memseg_sorter")
+_NetworkPool = _handle_type("memseg_network_pool")
+_LocalPool = _handle_type("memseg_local_pool")
+_Buffer = _handle_type("memseg_buffer")
+
+
+class _LocalPoolConfig(ctypes.Structure):
+    _fields_ = [
+        ("min", ctypes.c_size_t),
+        ("max", ctypes.c_size_t),
+        ("channels", ctypes.c_uint32),
+        ("max_per_channel", ctypes.c_uint32),
+        ("max_overdraft", ctypes.c_size_t),
+    ]
 
 
 class _ManagerConfig(ctypes.Structure):
@@ -121,6 +137,21 @@ def _load():
         "memseg_sorter_next": (status, [_Sorter, p(p(ctypes.c_uint8)), p(size)]),
         "memseg_sorter_stats": (status, [_Sorter, p(_SortStats)]),
         "memseg_sorter_free": (status, [_Sorter]),
+        "memseg_network_pool_new": (status, [size, size, ctypes.c_uint32, p(_NetworkPool)]),
+        "memseg_network_pool_destroy": (status, [_NetworkPool]),
+        "memseg_local_pool_new": (status, [_NetworkPool, p(_LocalPoolConfig), p(_LocalPool)]),
+        "memseg_local_pool_destroy": (status, [_LocalPool]),
+        "memseg_local_pool_request_blocking": (
+            status,
+            [_LocalPool, ctypes.c_uint32, ctypes.c_int64, p(_Buffer)],
+        ),
+        "memseg_buffer_raw": (status, [_Buffer, p(p(ctypes.c_uint8)), p(size)]),
+        "memseg_buffer_size": (status, [_Buffer, p(size)]),
+        "memseg_buffer_append": (status, [_Buffer, ctypes.c_char_p, size]),
+        "memseg_buffer_read": (status, [_Buffer, ctypes.c_char_p, size]),
+        "memseg_buffer_retain": (status, [_Buffer]),
+        "memseg_buffer_release": (status, [_Buffer]),
+        "memseg_buffer_ref_count": (status, [_Buffer, p(ctypes.c_uint32)]),
     }
     for name, (restype, argtypes) in signatures.items():
         function = getattr(lib, name)
@@ -346,3 +377,95 @@ class Sorter:
 
     def __exit__(self, *exc):
         self.free()
+
+
+class Buffer:
+    """A counted reference to a pooled segment (``LocalPool.request``). ``release`` drops this
+    reference; the last one recycles the segment to its pool."""
+
+    def __init__(self, handle):
+        self._handle = handle
+
+    def view(self):
+        """The buffer's whole capacity as a writable memoryview (valid until its last release)."""
+        ptr = ctypes.POINTER(ctypes.c_uint8)()
+        n = ctypes.c_size_t()
+        _check(_lib.memseg_buffer_raw(self._handle, ctypes.byref(ptr), ctypes.byref(n)))
+        array = (ctypes.c_uint8 * n.value).from_address(ctypes.addressof(ptr.contents))
+        return memoryview(array).cast("B")
+
+    def size(self):
+        """The writer index: bytes written so far."""
+        n = ctypes.c_size_t()
+        _check(_lib.memseg_buffer_size(self._handle, ctypes.byref(n)))
+        return n.value
+
+    def append(self, data):
+        _check(_lib.memseg_buffer_append(self._handle, bytes(data), len(data)))
+
+    def read(self, n):
+        """``n`` bytes from the reader index, which moves past them."""
+        out = ctypes.create_string_buffer(n)
+        _check(_lib.memseg_buffer_read(self._handle, out, n))
+        return out.raw
+
+    def retain(self):
+        """One more reference (the handle is the same: each reference is released once)."""
+        _check(_lib.memseg_buffer_retain(self._handle))
+        return Buffer(_Buffer(self._handle.bits))
+
+    def ref_count(self):
+        n = ctypes.c_uint32()
+        _check(_lib.memseg_buffer_ref_count(self._handle, ctypes.byref(n)))
+        return n.value
+
+    def release(self):
+        _check(_lib.memseg_buffer_release(self._handle))
+
+
+class NetworkPool:
+    """``count`` segments of ``segment_size`` bytes (off-heap, or heap), shared out to local
+    pools. A context manager that destroys it."""
+
+    def __init__(self, count, segment_size, heap=False):
+        self._handle = _NetworkPool()
+        flags = NETWORK_POOL_HEAP if heap else 0
+        _check(_lib.memseg_network_pool_new(count, segment_size, flags, ctypes.byref(self._handle)))
+
+    def local_pool(self, min_buffers, max_buffers, channels=0, max_per_channel=0, overdraft=0):
+        """A local pool that may hold from ``min_buffers`` to ``max_buffers`` of the segments."""
+        config = _LocalPoolConfig(min_buffers, max_buffers, channels, max_per_channel, overdraft)
+        handle = _LocalPool()
+        _check(_lib.memseg_local_pool_new(self._handle, ctypes.byref(config), ctypes.byref(handle)))
+        return LocalPool(handle)
+
+    def destroy(self):
+        _check(_lib.memseg_network_pool_destroy(self._handle))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.destroy()
+
+
+class LocalPool:
+    """A task's share of a network pool (``NetworkPool.local_pool``)."""
+
+    def __init__(self, handle):
+        self._handle = handle
+
+    def request(self, channel=None, timeout_ms=0):
+        """A buffer, waiting up to ``timeout_ms`` (negative: without limit) for one to be
+        recycled; raises ``MEMSEG_STATUS_TIMEOUT`` if none came."""
+        buffer = _Buffer()
+        channel = NO_CHANNEL if channel is None else channel
+        _check(
+            _lib.memseg_local_pool_request_blocking(
+                self._handle, channel, timeout_ms, ctypes.byref(buffer)
+            )
+        )
+        return Buffer(buffer)
+
+    def destroy(self):
+        _check(_lib.memseg_local_pool_destroy(self._handle))

@@ -146,5 +146,50 @@ class SorterTest(unittest.TestCase):
             lease.close()
 
 
+class PoolTest(unittest.TestCase):
+    def test_buffers_are_counted_references_recycled_by_the_last_release(self):
+        for heap in (False, True):
+            with memseg.NetworkPool(4, 4096, heap=heap) as network:
+                pool = network.local_pool(1, 2)
+                first = pool.request()
+                view = first.view()
+                self.assertEqual(len(view), 4096)
+                first.append(b"hello, ")
+                first.append(b"pool")
+                self.assertEqual((first.size(), bytes(view[:11])), (11, b"hello, pool"))
+                self.assertEqual(first.read(7), b"hello, ")
+                second = pool.request()
+                with self.assertRaises(memseg.MemsegError) as caught:
+                    pool.request(timeout_ms=10)
+                self.assertEqual(caught.exception.name, "MEMSEG_STATUS_TIMEOUT")
+                again = first.retain()
+                self.assertEqual(first.ref_count(), 2)
+                first.release()
+                with self.assertRaises(memseg.MemsegError) as caught:
+                    pool.request(timeout_ms=0)
+                self.assertEqual(caught.exception.name, "MEMSEG_STATUS_TIMEOUT", "one ref left")
+                view.release()
+                again.release()
+                with self.assertRaises(memseg.MemsegError) as caught:
+                    again.release()
+                self.assertEqual(caught.exception.name, "MEMSEG_STATUS_STALE_HANDLE")
+                third = pool.request(timeout_ms=0)
+                with self.assertRaises(memseg.MemsegError) as caught:
+                    third.append(bytes(4097))
+                self.assertEqual(caught.exception.name, "MEMSEG_STATUS_OUT_OF_BOUNDS")
+                with self.assertRaises(memseg.MemsegError) as caught:
+                    third.read(1)
+                self.assertEqual(caught.exception.name, "MEMSEG_STATUS_END_OF_DATA")
+                third.release()
+                second.release()
+                pool.destroy()
+                with self.assertRaises(memseg.MemsegError) as caught:
+                    pool.request()
+                self.assertEqual(caught.exception.name, "MEMSEG_STATUS_STALE_HANDLE")
+        with self.assertRaises(memseg.MemsegError) as caught:
+            memseg.NetworkPool(0, 4096)
+        self.assertEqual(caught.exception.name, "MEMSEG_STATUS_INVALID_ARGUMENT")
+
+
 if __name__ == "__main__":
     sys.exit(0 if unittest.main(exit=False).result.wasSuccessful() else 1)

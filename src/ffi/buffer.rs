@@ -121,17 +121,22 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub extern "C" fn memseg_buffer_retain(buffer: memseg_buffer) -> memseg_status {
     ffi_boundary!({
         let entry = buffer_of(buffer)?;
-        entry
+        // Counted on the segment too, so that every handle sharing it sees the reference; and
+        // first, so that a release racing with this one never takes the segment's count below
+        // the handle's (the entry's own reference keeps it above zero meanwhile).
+        entry.buffer.retain_counted();
+        let counted = entry
             .refs
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| {
                 (r > 0).then_some(r + 1)
-            })
-            .map_err(|_| {
-                FfiError::Handle(HandleError::Stale(format!(
-                    "buffer handle {:#018x} is stale: its last reference was released",
-                    buffer.bits
-                )))
-            })?;
+            });
+        if counted.is_err() {
+            entry.buffer.release_counted();
+            return Err(FfiError::Handle(HandleError::Stale(format!(
+                "buffer handle {:#018x} is stale: its last reference was released",
+                buffer.bits
+            ))));
+        }
         Ok(())
     })
 }
@@ -151,6 +156,7 @@ pub extern "C" fn memseg_buffer_release(buffer: memseg_buffer) -> memseg_status 
             if entry.refs.fetch_sub(1, Ordering::AcqRel) == 1 {
                 Ok(())
             } else {
+                entry.buffer.release_counted();
                 Err(Release::NotLast)
             }
         });

@@ -144,6 +144,23 @@ impl Buffer {
         self.share(false, self.window.as_ref().map(|w| Box::new(w.duplicate())))
     }
 
+    /// Counts one more reference to the segment without a `Buffer` for it, for an owner that
+    /// keeps its own count of references to this one (a C handle's retains), so that every
+    /// reference sharing the segment sees it in [`ref_count`](Self::ref_count). Paired with
+    /// [`release_counted`](Self::release_counted).
+    pub(crate) fn retain_counted(&self) {
+        if self.slot().refs.retain() >= u32::MAX / 2 {
+            count_overflow();
+        }
+    }
+
+    /// Takes back one reference counted by [`retain_counted`](Self::retain_counted). Never
+    /// the segment's last: this buffer holds its own.
+    pub(crate) fn release_counted(&self) {
+        let last = self.slot().refs.release();
+        debug_assert!(!last, "a counted reference outlived its buffer");
+    }
+
     /// Number of references (buffers and slices) to this buffer's segment.
     pub fn ref_count(&self) -> u32 {
         self.slot().refs.get()
