@@ -192,6 +192,15 @@ def _text(call, *args):
     return buf.value.decode()
 
 
+def _lent_memory(call, handle):
+    """The memory a ``*_raw`` call lends for ``handle`` as a writable memoryview (no copy)."""
+    ptr = ctypes.POINTER(ctypes.c_uint8)()
+    n = ctypes.c_size_t()
+    _check(call(handle, ctypes.byref(ptr), ctypes.byref(n)))
+    array = (ctypes.c_uint8 * n.value).from_address(ctypes.addressof(ptr.contents))
+    return memoryview(array).cast("B")
+
+
 def version():
     """The linked library's version as (major, minor, patch)."""
     number = _lib.memseg_version()
@@ -229,11 +238,7 @@ class Segment:
 
     def view(self):
         """The segment's bytes as a writable memoryview (no copy, no call per access)."""
-        ptr = ctypes.POINTER(ctypes.c_uint8)()
-        n = ctypes.c_size_t()
-        _check(_lib.memseg_segment_raw(self._handle, ctypes.byref(ptr), ctypes.byref(n)))
-        array = (ctypes.c_uint8 * n.value).from_address(ctypes.addressof(ptr.contents))
-        return memoryview(array).cast("B")
+        return _lent_memory(_lib.memseg_segment_raw, self._handle)
 
     def get_u64_be(self, offset):
         value = ctypes.c_uint64()
@@ -388,11 +393,7 @@ class Buffer:
 
     def view(self):
         """The buffer's whole capacity as a writable memoryview (valid until its last release)."""
-        ptr = ctypes.POINTER(ctypes.c_uint8)()
-        n = ctypes.c_size_t()
-        _check(_lib.memseg_buffer_raw(self._handle, ctypes.byref(ptr), ctypes.byref(n)))
-        array = (ctypes.c_uint8 * n.value).from_address(ctypes.addressof(ptr.contents))
-        return memoryview(array).cast("B")
+        return _lent_memory(_lib.memseg_buffer_raw, self._handle)
 
     def size(self):
         """The writer index: bytes written so far."""
