@@ -416,33 +416,28 @@ mod loom_model {
         });
     }
 
-    #[test]
-    fn removal_checks_run_one_at_a_time() {
-        loom::model(|| {
+    /// Two threads run `op` on one live slot at once: exactly one of them removes it.
+    fn exactly_one_of_two_removes(op: fn(&Slot) -> bool, what: &'static str) {
+        loom::model(move || {
             let slot = live_slot();
             let other = {
                 let slot = Arc::clone(&slot);
-                thread::spawn(move || slot.release())
+                thread::spawn(move || op(&slot))
             };
-            let here = slot.release();
+            let here = op(&slot);
             let there = other.join().unwrap();
-            assert!(here ^ there, "the last reference removes");
+            assert!(here ^ there, "{what}");
             assert_finished(&slot);
         });
     }
 
     #[test]
+    fn removal_checks_run_one_at_a_time() {
+        exactly_one_of_two_removes(Slot::release, "the last reference removes");
+    }
+
+    #[test]
     fn two_removers_one_wins() {
-        loom::model(|| {
-            let slot = live_slot();
-            let other = {
-                let slot = Arc::clone(&slot);
-                thread::spawn(move || slot.remove())
-            };
-            let here = slot.remove();
-            let there = other.join().unwrap();
-            assert!(here ^ there, "exactly one removal");
-            assert_finished(&slot);
-        });
+        exactly_one_of_two_removes(Slot::remove, "exactly one removal");
     }
 }
